@@ -1,0 +1,2 @@
+export { main } from "./main";
+export { SCENARIOS } from "./scenarios";

@@ -1,0 +1,1 @@
+export { BITVISORCORE_ERROR_CODES, BitvisorCoreError, type BitvisorCoreErrorCode } from "./errors";

@@ -1,0 +1,1 @@
+export { CALLVMM_ERROR_CODES, CallVmmError, type CallVmmErrorCode } from "./errors";

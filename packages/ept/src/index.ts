@@ -1,0 +1,1 @@
+export { EPT_ERROR_CODES, EptError, type EptErrorCode } from "./errors";

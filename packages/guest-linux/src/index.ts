@@ -1,0 +1,1 @@
+export { GUESTLINUX_ERROR_CODES, GuestLinuxError, type GuestLinuxErrorCode } from "./errors";

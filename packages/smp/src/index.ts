@@ -1,0 +1,1 @@
+export { SMP_ERROR_CODES, SmpError, type SmpErrorCode } from "./errors";

@@ -1,0 +1,1 @@
+export { VMX_ERROR_CODES, VmxError, type VmxErrorCode } from "./errors";
