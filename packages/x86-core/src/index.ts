@@ -1,1 +1,39 @@
+export { Cpu, type CpuOptions, CR0, CR4, canonical, canonicalOf, EFER, REG, SEG, type StopReason, toU64 } from "./cpu";
+export { type CpuidProfile, type CpuidResult, cpuidLookup, defaultCpuidProfile } from "./cpuid";
+export { decode, MAX_INSN_LENGTH } from "./decode/decoder";
+export { BASE_RIP, DECODE_STATUS, type DecodeStatus, type Handler, Insn, MANDATORY, PREFIX } from "./decode/insn";
 export { X86CORE_ERROR_CODES, X86CoreError, type X86CoreErrorCode } from "./errors";
+export { dispatchTable, OpcodeTable } from "./exec/table";
+export {
+  type CodeHook,
+  type EventInterceptors,
+  INTERCEPT,
+  type InterceptKind,
+  type Interceptor,
+  type MemHook,
+  type SecondStage,
+  STAGE2,
+} from "./extensions";
+export { Fault, hasErrorCode, StopSignal, VECTOR } from "./faults";
+export { ARITH_FLAGS, RFLAGS } from "./flags";
+export { type PageWalk, PF_ERR, type PhysRead32, PTE, type WalkMode, walkPageTables } from "./paging";
+export {
+  type MmioHandler,
+  PAGE_SIZE,
+  PhysicalMemory,
+  type PhysicalMemoryOptions,
+  type PortHandler,
+  RamPage,
+} from "./phys-memory";
+export {
+  encodeThunk,
+  type GuestRequest,
+  THUNK_LENGTH,
+  THUNK_OPCODE,
+  THUNK_RESUME,
+  type ThunkCoroutine,
+  type ThunkImpl,
+  ThunkTable,
+  type ThunkValue,
+} from "./thunks";
+export { ACCESS, type AccessKind, TLB_ENTRIES, Tlb } from "./tlb";

@@ -1,1 +1,17 @@
-export {};
+export {
+  ensureNativeOracle,
+  NATIVE_CODE_ADDRESS,
+  NATIVE_CODE_MAX,
+  NATIVE_INITIAL_RSP,
+  NATIVE_MEMORY_ADDRESS,
+  NATIVE_MEMORY_SIZE,
+  NATIVE_RFLAGS_MASK,
+  NATIVE_STACK_BASE,
+  NATIVE_STACK_TOP,
+  type NativeCase,
+  type NativeResult,
+  type NativeSignal,
+  nativeOracleAvailable,
+  type RunNativeOptions,
+  runNative,
+} from "./native-oracle";

@@ -1,0 +1,228 @@
+import { BASE_RIP, DECODE_STATUS, type Insn, MANDATORY, PREFIX } from "./insn";
+import { A, IMM, opcodeAttrs } from "./opcode-attrs";
+
+/** The architectural limit on instruction length (SDM vol. 2, 2.3.11). */
+export const MAX_INSN_LENGTH = 15;
+
+/**
+ * Decodes one 64-bit-mode instruction from `bytes[offset .. offset + available)`
+ * into `out`. Pure: never throws, never touches memory; the result's `status`
+ * says whether the instruction is complete, invalid, too long, or needs more
+ * bytes than were available (then `len` is how many it had looked at).
+ */
+export function decode(bytes: Uint8Array, offset: number, available: number, out: Insn): Insn {
+  const maps = opcodeAttrs();
+  const limit = Math.min(available, MAX_INSN_LENGTH + 1);
+  let i = 0;
+  let prefixes = 0;
+  let seg = -1;
+  let rex = 0;
+  let lastRep = 0; // MANDATORY.PF3 / PF2 of the last F3/F2 seen
+  out.exec = null;
+  out.imm = 0;
+  out.immHi = 0;
+  out.imm2 = 0;
+  out.immSize = 0;
+  out.hasModrm = false;
+  out.mod = 0;
+  out.reg = 0;
+  out.rm = 0;
+  out.base = -1;
+  out.index = -1;
+  out.scale = 0;
+  out.disp = 0;
+
+  // Legacy prefixes and REX (a REX not directly before the opcode is ignored).
+  let b = 0;
+  for (;;) {
+    if (i >= limit) return incomplete(out, i, available);
+    b = bytes[offset + i]!;
+    if (b >= 0x40 && b <= 0x4f) {
+      rex = b;
+      i++;
+      continue;
+    }
+    let isPrefix = true;
+    switch (b) {
+      case 0xf0:
+        prefixes |= PREFIX.LOCK;
+        break;
+      case 0xf2:
+        prefixes |= PREFIX.REPNE;
+        lastRep = MANDATORY.PF2;
+        break;
+      case 0xf3:
+        prefixes |= PREFIX.REP;
+        lastRep = MANDATORY.PF3;
+        break;
+      case 0x26:
+        seg = 0;
+        break;
+      case 0x2e:
+        seg = 1;
+        break;
+      case 0x36:
+        seg = 2;
+        break;
+      case 0x3e:
+        seg = 3;
+        break;
+      case 0x64:
+        seg = 4;
+        break;
+      case 0x65:
+        seg = 5;
+        break;
+      case 0x66:
+        prefixes |= PREFIX.OSIZE;
+        break;
+      case 0x67:
+        prefixes |= PREFIX.ASIZE;
+        break;
+      default:
+        isPrefix = false;
+    }
+    if (!isPrefix) break;
+    rex = 0;
+    i++;
+  }
+  out.prefixes = prefixes;
+  out.seg = seg;
+  out.rex = rex;
+  out.mandatory = lastRep !== 0 ? lastRep : prefixes & PREFIX.OSIZE ? MANDATORY.P66 : MANDATORY.NONE;
+  out.asize = prefixes & PREFIX.ASIZE ? 4 : 8;
+
+  // Opcode and map.
+  let map = 0;
+  i++;
+  if (b === 0x0f) {
+    if (i >= limit) return incomplete(out, i, available);
+    b = bytes[offset + i++]!;
+    map = 1;
+    if (b === 0x38 || b === 0x3a) {
+      map = b === 0x38 ? 2 : 3;
+      if (i >= limit) return incomplete(out, i, available);
+      b = bytes[offset + i++]!;
+    }
+  }
+  out.op = (map << 8) | b;
+  const attrs = maps[map]![b]!;
+
+  if (attrs & A.B) out.osize = 1;
+  else if (rex & 8 || attrs & A.F64) out.osize = 8;
+  else if (attrs & A.D64) out.osize = prefixes & PREFIX.OSIZE ? 2 : 8;
+  else out.osize = prefixes & PREFIX.OSIZE ? 2 : 4;
+
+  // ModRM, SIB, displacement.
+  if (attrs & A.M) {
+    if (i >= limit) return incomplete(out, i, available);
+    const modrm = bytes[offset + i++]!;
+    out.hasModrm = true;
+    let mod = modrm >> 6;
+    const rm = modrm & 7;
+    out.reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+    // MOV to/from control and debug registers ignore mod and always name registers.
+    if (map === 1 && b >= 0x20 && b <= 0x23) mod = 3;
+    out.mod = mod;
+    if (mod === 3) {
+      out.rm = rm | ((rex & 1) << 3);
+    } else {
+      out.rm = rm;
+      let dispSize = mod === 1 ? 1 : mod === 2 ? 4 : 0;
+      if (rm === 4) {
+        if (i >= limit) return incomplete(out, i, available);
+        const sib = bytes[offset + i++]!;
+        out.scale = sib >> 6;
+        const index = ((sib >> 3) & 7) | ((rex & 2) << 2);
+        out.index = index === 4 ? -1 : index;
+        const base = sib & 7;
+        if (base === 5 && mod === 0) {
+          out.base = -1;
+          dispSize = 4;
+        } else out.base = base | ((rex & 1) << 3);
+      } else if (rm === 5 && mod === 0) {
+        out.base = BASE_RIP;
+        dispSize = 4;
+      } else out.base = rm | ((rex & 1) << 3);
+      if (dispSize !== 0) {
+        if (i + dispSize > limit) return incomplete(out, i + dispSize, available);
+        const p = offset + i;
+        out.disp =
+          dispSize === 1
+            ? (bytes[p]! << 24) >> 24
+            : bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16) | (bytes[p + 3]! << 24);
+        i += dispSize;
+      }
+    }
+  }
+
+  // Immediates.
+  let kind = (attrs >> 8) & 0xf;
+  if (kind === IMM.GRP3B) kind = (out.reg & 6) === 0 ? IMM.B : IMM.NONE;
+  else if (kind === IMM.GRP3Z) kind = (out.reg & 6) === 0 ? IMM.Z : IMM.NONE;
+  if (kind !== IMM.NONE) {
+    let size = 0;
+    switch (kind) {
+      case IMM.B:
+      case IMM.UB:
+        size = 1;
+        break;
+      case IMM.W:
+        size = 2;
+        break;
+      case IMM.Z:
+        size = out.osize === 2 ? 2 : 4;
+        break;
+      case IMM.V:
+        size = out.osize;
+        break;
+      case IMM.WB:
+        size = 3;
+        break;
+      case IMM.MOFFS:
+        size = out.asize;
+        break;
+    }
+    if (i + size > limit) return incomplete(out, i + size, available);
+    const p = offset + i;
+    switch (kind) {
+      case IMM.B:
+        out.imm = (bytes[p]! << 24) >> 24;
+        break;
+      case IMM.UB:
+        out.imm = bytes[p]!;
+        break;
+      case IMM.W:
+        out.imm = bytes[p]! | (bytes[p + 1]! << 8);
+        break;
+      case IMM.WB:
+        out.imm = bytes[p]! | (bytes[p + 1]! << 8);
+        out.imm2 = bytes[p + 2]!;
+        break;
+      default:
+        if (size === 2) out.imm = ((bytes[p]! | (bytes[p + 1]! << 8)) << 16) >> 16;
+        else {
+          out.imm = bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16) | (bytes[p + 3]! << 24);
+          if (size === 8)
+            out.immHi = bytes[p + 4]! | (bytes[p + 5]! << 8) | (bytes[p + 6]! << 16) | (bytes[p + 7]! << 24);
+          else if (kind === IMM.MOFFS) out.immHi = 0;
+          else out.immHi = out.imm >> 31; // sign extension of imm32
+        }
+    }
+    out.immSize = size;
+    i += size;
+  }
+
+  out.len = i;
+  if (i > MAX_INSN_LENGTH) out.status = DECODE_STATUS.TOO_LONG;
+  else if (attrs & A.INV) out.status = DECODE_STATUS.INVALID;
+  else out.status = DECODE_STATUS.OK;
+  return out;
+}
+
+function incomplete(out: Insn, needed: number, available: number): Insn {
+  // Past 15 bytes no amount of input helps: the instruction is too long.
+  out.len = Math.min(needed, MAX_INSN_LENGTH + 1);
+  out.status = available > MAX_INSN_LENGTH ? DECODE_STATUS.TOO_LONG : DECODE_STATUS.INCOMPLETE;
+  return out;
+}

@@ -1,0 +1,4 @@
+import type { OpcodeTable } from "./table";
+
+/** Registers the family (filled in by its own change). */
+export function registerString(_t: OpcodeTable): void {}
