@@ -1,1 +1,25 @@
+export { CpuCurrent } from "./cpu-current";
+export { type Current, GENERAL_REG, type GeneralReg } from "./current";
 export { BITVISORCORE_ERROR_CODES, BitvisorCoreError, type BitvisorCoreErrorCode } from "./errors";
+export {
+  GphysMapping,
+  GuestMemory,
+  type GuestPaging,
+  type GuestPhysMap,
+  isGuestRam,
+  type LinearAccess,
+  type LinearTranslation,
+  VMMERR,
+  type VmmErr,
+} from "./guest-memory";
+export { drvhook } from "./handlers/drvhook";
+export { LogBuffer, type LogLine } from "./log";
+export {
+  GET_VMMCALL_NUMBER,
+  VMMCALL_DEFAULT_CAPACITY,
+  VMMCALL_HANDLER_FAILED,
+  VMMCALL_NAME_MAXLEN,
+  type VmmcallContext,
+  type VmmcallHandler,
+  VmmcallRegistry,
+} from "./vmmcall";
