@@ -4,7 +4,7 @@ import { checkEncodable, type Item, type RepKind, type StringOp, type StringWidt
 import type { FormName } from "./forms";
 import { type Assembled, isCanonical, layout } from "./layout";
 import { type BranchTarget, isMem, isReg, toBigInt } from "./operands";
-import { resolve } from "./resolve";
+import { type Resolved, resolve } from "./resolve";
 
 /** Options of {@link AssemblerCore}. Only 64-bit code is supported. */
 export interface AssemblerOptions {
@@ -34,7 +34,7 @@ const LOCKABLE: ReadonlySet<string> = new Set([
   "xchg",
 ]);
 
-/** First two bytes of the thunk escape `0F FF 05 <id:u32>` (UD0 with a RIP-relative ModRM). */
+/** Opcode and ModRM of the thunk escape `0F FF 05 <id:u32>` (UD0 with a RIP-relative ModRM); see ../thunks.ts. */
 const THUNK_PREFIX = [0x0f, 0xff, 0x05] as const;
 
 function invalid(message: string, details: Record<string, unknown> = {}): X86CoreError {
@@ -53,6 +53,7 @@ export abstract class AssemblerCore {
   private pendingLock = false;
   private pendingRep: RepKind = "none";
 
+  /** Starts an empty program. `opts.bitness` may only be 64; anything else throws `UNSUPPORTED`. */
   constructor(opts: AssemblerOptions = {}) {
     const bitness = opts.bitness ?? 64;
     if (bitness !== 64) throw new X86CoreError("UNSUPPORTED", `only 64-bit code is supported, got ${String(bitness)}`);
@@ -163,33 +164,36 @@ export abstract class AssemblerCore {
 
   /** Appends the form of `name` that fits `operands`; `mnemonic` is for messages. */
   protected emit(name: FormName, mnemonic: string, operands: readonly unknown[]): this {
-    const { form, ops } = resolve(name, mnemonic, operands);
-    const lock = this.pendingLock;
+    return this.append(mnemonic, resolve(name, mnemonic, operands));
+  }
+
+  /** Appends the form of `name` that fits `(a, b)`, or else `(b, a)`: for TEST and XCHG. */
+  protected emitCommutative(name: FormName, a: unknown, b: unknown): this {
+    let resolved: Resolved;
+    try {
+      resolved = resolve(name, name, [a, b]);
+    } catch (e) {
+      try {
+        resolved = resolve(name, name, [b, a]);
+      } catch {
+        throw e;
+      }
+    }
+    return this.append(name, resolved);
+  }
+
+  private append(mnemonic: string, { form, ops }: Resolved): this {
+    const { lock, rep } = this.takePrefixes();
     if (lock && (!LOCKABLE.has(mnemonic) || ops[0]?.t !== "mem")) {
       throw invalid(`lock ${mnemonic}: LOCK needs a memory destination and one of ${[...LOCKABLE].join(", ")}`, {
         mnemonic,
       });
     }
-    if (this.pendingRep !== "none") throw invalid(`${this.pendingRep} ${mnemonic}: REP prefixes only go on string instructions`);
+    if (rep !== "none") throw invalid(`${rep} ${mnemonic}: REP prefixes only go on string instructions`);
     const item: Item = { kind: "insn", mnemonic, code: form.code, ops, lock };
     checkEncodable(item);
-    this.pendingLock = false;
     this.items.push(item);
     return this;
-  }
-
-  /** Appends the form of `name` that fits `(a, b)`, or else `(b, a)`: for TEST and XCHG. */
-  protected emitCommutative(name: FormName, a: unknown, b: unknown): this {
-    try {
-      return this.emit(name, name, [a, b]);
-    } catch (e) {
-      if (!(e instanceof X86CoreError) || e.code !== "INVALID_ARGUMENT" || this.pendingLock) throw e;
-      try {
-        return this.emit(name, name, [b, a]);
-      } catch {
-        throw e;
-      }
-    }
   }
 
   /**
@@ -205,7 +209,8 @@ export abstract class AssemblerCore {
       this.items.push({ kind: "branch", mnemonic, code, target });
       return this;
     }
-    if (isReg(target) || isMem(target)) throw invalid(`${mnemonic} takes a label or an address, not a register or memory`);
+    if (isReg(target) || isMem(target))
+      throw invalid(`${mnemonic} takes a label or an address, not a register or memory`);
     const address = toBigInt(target as number | bigint, `${mnemonic} target`);
     if (address < 0n || address >= 1n << 64n || !isCanonical(address)) {
       throw invalid(`${mnemonic} target 0x${address.toString(16)} is not a canonical address`, { target: address });
@@ -215,8 +220,9 @@ export abstract class AssemblerCore {
   }
 
   /** Appends a string instruction, taking a pending REP/REPE/REPNE. */
-  protected emitString(op: StringOp, width: StringWidth, rep: RepKind = this.pendingRep): this {
-    if (this.pendingLock) throw invalid(`lock ${op}: LOCK does not apply to string instructions`);
+  protected emitString(op: StringOp, width: StringWidth): this {
+    const { lock, rep } = this.takePrefixes();
+    if (lock) throw invalid(`lock ${op}: LOCK does not apply to string instructions`);
     const compares = op === "cmps" || op === "scas";
     if (rep === "repne" && !compares) throw invalid(`repne ${op}: REPNE only goes on CMPS and SCAS`);
     const effective: RepKind = rep === "rep" && compares ? "repe" : rep;
@@ -224,14 +230,22 @@ export abstract class AssemblerCore {
     const mnemonic = `${effective === "none" ? "" : `${effective} `}${op}${suffix}`;
     const item: Item = { kind: "string", mnemonic, op, width, rep: effective };
     checkEncodable(item);
-    this.pendingRep = "none";
     this.items.push(item);
     return this;
   }
 
+  /** Consumes the pending prefixes: they apply to the next thing added, whether or not it is valid. */
+  private takePrefixes(): { lock: boolean; rep: RepKind } {
+    const taken = { lock: this.pendingLock, rep: this.pendingRep };
+    this.pendingLock = false;
+    this.pendingRep = "none";
+    return taken;
+  }
+
   private checkNoPrefix(what: string): void {
-    if (this.pendingLock) throw invalid(`lock ${what}: LOCK needs a read-modify-write instruction`);
-    if (this.pendingRep !== "none") throw invalid(`${this.pendingRep} ${what}: REP prefixes only go on string instructions`);
+    const { lock, rep } = this.takePrefixes();
+    if (lock) throw invalid(`lock ${what}: LOCK needs a read-modify-write instruction`);
+    if (rep !== "none") throw invalid(`${rep} ${what}: REP prefixes only go on string instructions`);
   }
 
   private pushData(bytes: Uint8Array): this {
