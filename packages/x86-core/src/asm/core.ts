@@ -1,5 +1,6 @@
 import * as iced from "iced-x86";
 import { X86CoreError } from "../errors";
+import { encodeThunk } from "../thunks";
 import { checkEncodable, type Item, type RepKind, type StringOp, type StringWidth } from "./encode";
 import type { FormName } from "./forms";
 import { type Assembled, isCanonical, layout } from "./layout";
@@ -33,9 +34,6 @@ const LOCKABLE: ReadonlySet<string> = new Set([
   "xadd",
   "xchg",
 ]);
-
-/** Opcode and ModRM of the thunk escape `0F FF 05 <id:u32>` (UD0 with a RIP-relative ModRM); see ../thunks.ts. */
-const THUNK_PREFIX = [0x0f, 0xff, 0x05] as const;
 
 function invalid(message: string, details: Record<string, unknown> = {}): X86CoreError {
   return new X86CoreError("INVALID_ARGUMENT", message, details);
@@ -146,7 +144,7 @@ export abstract class AssemblerCore {
    */
   thunk(id: number): this {
     if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) throw invalid(`thunk id must be a u32, got ${id}`, { id });
-    return this.raw([...THUNK_PREFIX, id & 0xff, (id >>> 8) & 0xff, (id >>> 16) & 0xff, id >>> 24]);
+    return this.raw(encodeThunk(id));
   }
 
   /**
