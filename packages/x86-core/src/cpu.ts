@@ -15,6 +15,7 @@ import {
 } from "./extensions";
 import { Fault, hasErrorCode, isContributory, StopSignal, VECTOR } from "./faults";
 import { ARITH_FLAGS, LAZY, LazyFlags, RFLAGS } from "./flags";
+import { type MsrHandler, resetMsrs } from "./msr";
 import { type PageWalk, PF_ERR, walkPageTables } from "./paging";
 import { PAGE_SIZE, type PhysicalMemory, type RamPage } from "./phys-memory";
 import type { ThunkTable } from "./thunks";
@@ -89,6 +90,29 @@ export type StopReason =
   | { reason: "exit"; payload: unknown }
   | { reason: "triple-fault"; vector: number }
   | { reason: "stopped"; payload: unknown };
+
+/**
+ * How an event reaches the IDT (the VMX interruption types, SDM vol. 3C, 24.8.3):
+ * - `exception`: a hardware exception; faults push RFLAGS with RF = 1 (SDM vol. 3A, 18.3.1.1).
+ * - `external`, `nmi`: an external interrupt or an NMI.
+ * - `software`: INT n or INT3; the gate's DPL must be ≥ CPL, and faults during
+ *   delivery report EXT = 0.
+ * - `privileged-software`: INT1 (ICEBP); no DPL check.
+ */
+export type EventKind = "exception" | "external" | "nmi" | "software" | "privileged-software";
+
+/** Fault-class exceptions: the pushed RIP is the faulting instruction's (SDM vol. 3A, table 6-1). */
+function isFaultClass(vector: number): boolean {
+  return (
+    vector === 0 ||
+    (vector >= 5 && vector <= 7) ||
+    (vector >= 10 && vector <= 14) ||
+    vector === 16 ||
+    vector === 17 ||
+    vector === 19 ||
+    vector === 20
+  );
+}
 
 /** Options of {@link Cpu}. */
 export interface CpuOptions {
@@ -179,12 +203,37 @@ export class Cpu {
   trAttr = 0x8b;
   /** Model-specific registers held as bigints (see msr.ts for which exist). */
   readonly msrs = new Map<number, bigint>();
+  /** MSRs implemented by upper layers, by index (see {@link handleMsr}). */
+  readonly msrHandlers = new Map<number, MsrHandler>();
+  /** IA32_STAR bits 31:0. */
+  starLo = 0;
+  /** IA32_STAR bits 63:32 (SYSCALL CS in 15:0, SYSRET base selector in 31:16). */
+  starHi = 0;
+  /** IA32_LSTAR as a signed canonical number. */
+  lstar = 0;
+  /** IA32_CSTAR as a signed canonical number. */
+  cstar = 0;
+  /** IA32_FMASK (SFMASK): RFLAGS bits SYSCALL clears. */
+  fmask = 0;
+  /** IA32_KERNEL_GS_BASE as a signed canonical number (swapped with the GS base by SWAPGS). */
+  kernelGsBase = 0;
+  /** IA32_TSC_AUX (read by RDTSCP). */
+  tscAux = 0;
+  /** DR0–DR7 as 32-bit halves, `dr[2n]` low and `dr[2n + 1]` high (slots 4 and 5 unused: DR4/DR5 alias DR6/DR7). */
+  readonly dr = new Uint32Array(16);
   /** XMM0–15: `xmm[4n + k]` is dword k of register n. */
   readonly xmm = new Uint32Array(64);
   mxcsr = 0x1f80;
   /** x87 control/status words kept for FXSAVE/FXRSTOR. */
   fcw = 0x37f;
   fsw = 0;
+  /**
+   * The rest of the x87 part of the FXSAVE image (bytes 4–23: FTW, FOP, FIP,
+   * FDP; bytes 32–159: ST0–7), kept so FXSAVE/FXRSTOR round-trip (no x87 execution).
+   */
+  readonly fxsaveX87 = new Uint8Array(160);
+  /** Staging for SSE memory operands within one instruction (holds no state between instructions). */
+  readonly sseTmp = new Uint32Array(16);
   /** Retired instructions. */
   instret = 0;
   /** TSC = instret · tscPerInstruction + tscOffset. */
@@ -231,7 +280,6 @@ export class Cpu {
   private stopPayload: unknown = undefined;
   private stopRequested = false;
   // Fetch fast path: the code array of the page RIP was last fetched from.
-  private fetchVpn = Number.NaN;
   private fetchEpoch = -1;
   private fetchCpl = -1;
   private fetchCode: (Insn | undefined)[] | null = null;
@@ -273,6 +321,13 @@ export class Cpu {
     this.sel[SEG.SS] = 0x10;
     this.setCpl(0);
     this.halted = false;
+    this.cr2 = 0;
+    this.cr3 = 0;
+    this.cr8 = 0;
+    this.dr.fill(0);
+    this.dr[12] = 0xffff0ff0; // DR6 (SDM vol. 3B, 18.2.3)
+    this.dr[14] = 0x400; // DR7
+    resetMsrs(this);
     this.tlb.flushAll();
   }
 
@@ -370,6 +425,23 @@ export class Cpu {
     return false;
   }
 
+  /**
+   * Implements MSR `index` with `handler`: RDMSR, WRMSR and the host's
+   * readMsr/writeMsr consult it before x86-core's own MSRs (msr.ts). Returns
+   * a function that removes it. Throws `X86CoreError` (OVERLAP) when the index
+   * already has a handler.
+   */
+  handleMsr(index: number, handler: MsrHandler): () => void {
+    if (!Number.isInteger(index) || index < 0 || index > 0xffffffff)
+      throw new X86CoreError("INVALID_ARGUMENT", "MSR indices are 32-bit", { index });
+    if (this.msrHandlers.has(index))
+      throw new X86CoreError("OVERLAP", `MSR 0x${index.toString(16)} already has a handler`, { index });
+    this.msrHandlers.set(index, handler);
+    return () => {
+      if (this.msrHandlers.get(index) === handler) this.msrHandlers.delete(index);
+    };
+  }
+
   /** Installs a code hook for linear addresses in `[start, end)` (signed numbers); returns its remover. */
   hookCode(start: number, end: number, fn: CodeHook): () => void {
     const h = { start, end, fn };
@@ -379,6 +451,11 @@ export class Cpu {
       this.codeHooks = this.codeHooks.filter((x) => x !== h);
       this.hooked = this.codeHooks.length + this.memHooks.length > 0;
     };
+  }
+
+  /** True while any code or memory hook is installed: bulk fast paths must then use the per-access methods. */
+  get hooksInstalled(): boolean {
+    return this.hooked;
   }
 
   /** Installs a data-access hook for linear addresses in `[start, end)`; returns its remover. */
@@ -481,8 +558,10 @@ export class Cpu {
         }
       }
     }
-    // Check both halves' translations before reading either.
-    this.translate(lin + 7, ACCESS.READ);
+    // Check both pages before reading either; the first page faults first (CR2 = lin), the
+    // second with CR2 = its first byte, as the processor reports a page-crossing access.
+    this.translate(lin, ACCESS.READ);
+    this.translate(lin + 7 - ((lin + 7) & 0xfff), ACCESS.READ);
     const lo = this.readSlow(lin, 4);
     this.hi = this.readSlow(lin + 4, 4);
     return lo;
@@ -496,7 +575,7 @@ export class Cpu {
     if (t.tags[this.tagW + i] === vpn && !this.hooked) {
       const p = t.pages[i]!;
       if (p !== null) {
-        if (p.code !== null) p.code = null;
+        if (p.code !== null) p.written(lin & 0xfff, 1);
         p.data[lin & 0xfff] = v;
         return;
       }
@@ -514,7 +593,7 @@ export class Cpu {
       if (t.tags[this.tagW + i] === vpn && !this.hooked) {
         const p = t.pages[i]!;
         if (p !== null) {
-          if (p.code !== null) p.code = null;
+          if (p.code !== null) p.written(off, 2);
           p.view.setUint16(off, v, true);
           return;
         }
@@ -533,7 +612,7 @@ export class Cpu {
       if (t.tags[this.tagW + i] === vpn && !this.hooked) {
         const p = t.pages[i]!;
         if (p !== null) {
-          if (p.code !== null) p.code = null;
+          if (p.code !== null) p.written(off, 4);
           p.view.setUint32(off, v, true);
           return;
         }
@@ -552,15 +631,15 @@ export class Cpu {
       if (t.tags[this.tagW + i] === vpn && !this.hooked) {
         const p = t.pages[i]!;
         if (p !== null) {
-          if (p.code !== null) p.code = null;
+          if (p.code !== null) p.written(off, 8);
           p.view.setUint32(off, lo, true);
           p.view.setUint32(off + 4, hi, true);
           return;
         }
       }
     }
-    this.translate(lin + 7, ACCESS.WRITE);
     this.translate(lin, ACCESS.WRITE);
+    this.translate(lin + 7 - ((lin + 7) & 0xfff), ACCESS.WRITE);
     this.writeSlow(lin, 4, lo);
     this.writeSlow(lin + 4, 4, hi);
   }
@@ -584,14 +663,16 @@ export class Cpu {
   private readSlow(lin: number, size: 1 | 2 | 4): number {
     const off = lin & 0xfff;
     if (off + size > PAGE_SIZE) {
-      // Crosses a page: both translations must succeed before anything is read.
-      this.translate(lin + size - 1, ACCESS.READ);
+      // Crosses a page: both translations must succeed before anything is read (first page first;
+      // a fault on the second reports its first byte in CR2).
+      this.translate(lin, ACCESS.READ);
+      this.translate(lin + size - 1 - ((lin + size - 1) & 0xfff), ACCESS.READ);
       let v = 0;
       for (let k = size - 1; k >= 0; k--) v = v * 256 + this.readSlow(lin + k, 1);
       return v;
     }
     const pa = this.translate(lin, ACCESS.READ);
-    const v = this.mem.read(pa, size);
+    const v = this.mem.read(pa, size, this.index); // the index reaches per-processor devices (local APIC)
     if (this.memHooks.length > 0) this.fireMemHooks(lin, size, ACCESS.READ, v);
     return v;
   }
@@ -599,14 +680,14 @@ export class Cpu {
   private writeSlow(lin: number, size: 1 | 2 | 4, v: number): void {
     const off = lin & 0xfff;
     if (off + size > PAGE_SIZE) {
-      this.translate(lin + size - 1, ACCESS.WRITE);
       this.translate(lin, ACCESS.WRITE);
+      this.translate(lin + size - 1 - ((lin + size - 1) & 0xfff), ACCESS.WRITE);
       for (let k = 0; k < size; k++) this.writeSlow(lin + k, 1, (v >>> (8 * k)) & 0xff);
       return;
     }
     const pa = this.translate(lin, ACCESS.WRITE);
     if (this.memHooks.length > 0) this.fireMemHooks(lin, size, ACCESS.WRITE, v);
-    this.mem.write(pa, size, v);
+    this.mem.write(pa, size, v, this.index);
   }
 
   private fireMemHooks(lin: number, size: number, access: AccessKind, v: number): void {
@@ -631,6 +712,11 @@ export class Cpu {
    * IDT) regardless of CPL.
    */
   translateSupervisor(lin: number, kind: AccessKind): number {
+    // The supervisor tags of the TLB (base kind · N) hold exactly the translations
+    // translateSlow(…, false) allowed and cached.
+    const vpn = Math.floor(lin / PAGE_SIZE);
+    const i = vpn & (TLB_ENTRIES - 1);
+    if (this.tlb.tags[kind * TLB_ENTRIES + i] === vpn) return this.tlb.phys[i]! + (lin & 0xfff);
     return this.translateSlow(lin, kind, false);
   }
 
@@ -724,41 +810,50 @@ export class Cpu {
 
   // ---------------------------------------------------------------- fetch and execute
 
+  /**
+   * The decoded instruction at RIP. Fast path: RIP is in the page of the last
+   * fetch, that page's decoded-instruction cache is still the one we hold (no
+   * store has dropped it), and nothing that could change the translation (a
+   * TLB flush, a privilege change) has happened since.
+   */
   private fetch(): Insn {
     const rip = this.rip;
-    const vpn = Math.floor(rip / PAGE_SIZE);
     const code = this.fetchCode;
-    if (vpn === this.fetchVpn && code !== null && this.fetchEpoch === this.tlb.epoch && this.fetchCpl === this.cpl) {
-      const insn = code[rip - this.fetchBase];
-      if (insn !== undefined && this.fetchPageCode === code) return insn;
+    const off = rip - this.fetchBase;
+    if (
+      off >= 0 &&
+      off < PAGE_SIZE &&
+      code !== null &&
+      this.fetchPage!.code === code &&
+      this.fetchEpoch === this.tlb.epoch &&
+      this.fetchCpl === this.cpl
+    ) {
+      const insn = code[off];
+      if (insn !== undefined) return insn;
     }
-    return this.fetchSlow(rip, vpn);
+    return this.fetchSlow(rip);
   }
 
   private fetchPage: RamPage | null = null;
-  private get fetchPageCode(): (Insn | undefined)[] | null {
-    return this.fetchPage === null ? null : this.fetchPage.code;
-  }
 
-  private fetchSlow(rip: number, vpn: number): Insn {
+  private fetchSlow(rip: number): Insn {
     if (Number.isNaN(rip) || rip < -TWO47 || rip >= TWO47) throw new Fault(VECTOR.GP, 0);
     const pa = this.translate(rip, ACCESS.FETCH);
     const off = rip & 0xfff;
     const page = this.mem.page(Math.floor(pa / PAGE_SIZE)) ?? null;
     if (page !== null) {
-      if (page.code === null) page.code = new Array(PAGE_SIZE);
+      const code = page.code ?? page.newCode();
       this.fetchPage = page;
-      this.fetchCode = page.code;
-      this.fetchVpn = vpn;
-      this.fetchBase = vpn * PAGE_SIZE;
+      this.fetchCode = code;
+      this.fetchBase = rip - off;
       this.fetchEpoch = this.tlb.epoch;
       this.fetchCpl = this.cpl;
-      const cached = page.code[off];
+      const cached = code[off];
       if (cached !== undefined) return cached;
       const insn = decode(page.data, off, PAGE_SIZE - off, new Insn());
       if (insn.status !== DECODE_STATUS.INCOMPLETE) {
         bindHandler(insn);
-        page.code[off] = insn;
+        page.cache(off, insn.len, insn);
         return insn;
       }
     }
@@ -814,9 +909,9 @@ export class Cpu {
 
   private runFast(budget: number): number {
     while (budget > 0) {
-      const insn = this.fetch();
       const start = this.rip;
-      this.insnStart = start;
+      this.insnStart = start; // before the fetch: a fetch fault reports this RIP (e.g. a jump target)
+      const insn = this.fetch();
       this.rip = start + insn.len;
       insn.exec!(this, insn);
       this.instret++;
@@ -831,8 +926,8 @@ export class Cpu {
       const rip = this.rip;
       for (const h of this.codeHooks) if (rip >= h.start && rip < h.end) h.fn(this, rip);
       if (this.stopRequested) break;
-      const insn = this.fetch();
       this.insnStart = rip;
+      const insn = this.fetch();
       this.rip = rip + insn.len;
       insn.exec!(this, insn);
       this.instret++;
@@ -902,12 +997,13 @@ export class Cpu {
 
   /**
    * Delivers an exception through the IDT, applying the double- and
-   * triple-fault rules (SDM vol. 3A, 6.15, interrupt 8). `insnLength` is the
-   * length of a software interrupt instruction (0 otherwise).
+   * triple-fault rules (SDM vol. 3A, 6.15, interrupt 8), after showing it to
+   * `events.exception`. `insnLength` is 0 for faults (INT n, INT3 and INT1 are
+   * delivered by their handlers in exec/system-int.ts, as traps).
    */
   deliverException(vector: number, errorCode: number | null, address: number, insnLength: number): StopReason | null {
     try {
-      if (this.events.exception?.(this, vector, errorCode, insnLength)) return null;
+      if (this.events.exception?.(this, vector, errorCode, insnLength, address)) return null;
     } catch (e) {
       if (e instanceof StopSignal) return { reason: "exit", payload: e.payload };
       throw e;
@@ -916,12 +1012,14 @@ export class Cpu {
     return this.deliverEvent(vector, hasErrorCode(vector) ? (errorCode ?? 0) : null, insnLength, "exception");
   }
 
-  private deliverEvent(
-    vector: number,
-    errorCode: number | null,
-    insnLength: number,
-    kind: "exception" | "external" | "nmi" | "software",
-  ): StopReason | null {
+  /**
+   * Delivers an event of any {@link EventKind} through the IDT (the step loop,
+   * software-interrupt instructions, and an upper layer's event injection
+   * use it). A fault while delivering becomes the next event under the
+   * double-fault rules (SDM vol. 3A, 6.15, table 6-5); a fault while delivering
+   * #DF is a triple fault. Returns null, or why execution must stop.
+   */
+  deliverEvent(vector: number, errorCode: number | null, insnLength: number, kind: EventKind): StopReason | null {
     try {
       this.pushInterruptFrame(vector, errorCode, insnLength, kind);
       return null;
@@ -962,8 +1060,10 @@ export class Cpu {
    * Pushes the 64-bit interrupt frame and loads CS:RIP from the IDT gate
    * (SDM vol. 3A, 6.14). Raises #GP/#NP/#SS/#PF on a bad gate or stack.
    */
-  pushInterruptFrame(vector: number, errorCode: number | null, insnLength: number, kind: string): void {
-    const idtErr = vector * 8 + 2 + (kind === "external" || kind === "nmi" ? 1 : 0);
+  pushInterruptFrame(vector: number, errorCode: number | null, insnLength: number, kind: EventKind): void {
+    // Error codes of faults during delivery carry EXT = 1 unless delivering INT n / INT3 (SDM vol. 3A, 6.13).
+    const ext = kind === "software" ? 0 : 1;
+    const idtErr = vector * 8 + 2 + ext;
     if (vector * 16 + 15 > this.idtrLimit) throw new Fault(VECTOR.GP, idtErr);
     const gate = this.idtrBase + vector * 16;
     const w0 = this.readSup32(gate);
@@ -978,10 +1078,13 @@ export class Cpu {
     const selector = w0 >>> 16;
     const target = canonical((w0 & 0xffff) | (w1 & 0xffff0000), w2);
     const istIndex = w1 & 7;
-    const desc = this.readDescriptor(selector, idtErr);
-    const newCpl = (desc.attr >>> 5) & 3;
-    if ((desc.attr & 0x18) !== 0x18 || !(desc.attr & 0x2000)) throw new Fault(VECTOR.GP, selector & 0xfffc);
-    if (!(desc.attr & 0x80)) throw new Fault(VECTOR.NP, selector & 0xfffc);
+    const desc = this.readDescriptor(selector, ext);
+    const selErr = (selector & 0xfffc) | ext;
+    // The target must be 64-bit code at the same or an inner privilege; conforming code keeps CPL.
+    const codeDpl = (desc.attr >>> 5) & 3;
+    if ((desc.attr & 0x18) !== 0x18 || !(desc.attr & 0x2000) || codeDpl > this.cpl) throw new Fault(VECTOR.GP, selErr);
+    if (!(desc.attr & 0x80)) throw new Fault(VECTOR.NP, selErr);
+    const newCpl = desc.attr & 4 ? this.cpl : codeDpl;
     if (Number.isNaN(target)) throw new Fault(VECTOR.GP, 0);
     const oldCpl = this.cpl;
     const rflags = this.getRflags();
@@ -996,7 +1099,7 @@ export class Cpu {
     const frame: [number, number][] = [
       [oldSs, 0],
       [oldRsp >>> 0, Math.floor(oldRsp / TWO32) >>> 0],
-      [rflags, 0],
+      [kind === "exception" && isFaultClass(vector) ? rflags | RFLAGS.RF : rflags, 0],
       [this.sel[SEG.CS]!, 0],
       [retRip >>> 0, Math.floor(retRip / TWO32) >>> 0],
     ];

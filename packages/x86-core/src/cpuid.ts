@@ -27,6 +27,7 @@ export const CPUID1_EDX = {
   PGE: 1 << 13,
   CMOV: 1 << 15,
   PAT: 1 << 16,
+  CLFSH: 1 << 19,
   FXSR: 1 << 24,
   SSE: 1 << 25,
   SSE2: 1 << 26,
@@ -59,6 +60,7 @@ export function defaultCpuidProfile(): CpuidProfile {
       CPUID1_EDX.PGE |
       CPUID1_EDX.CMOV |
       CPUID1_EDX.PAT |
+      CPUID1_EDX.CLFSH |
       CPUID1_EDX.FXSR |
       CPUID1_EDX.SSE |
       CPUID1_EDX.SSE2,

@@ -17,21 +17,39 @@ export const INTERCEPT = {
   VMCALL: 0,
   /** VMMCALL (0F 01 D9); info = 0. Without an interceptor it raises #UD (no SVM). */
   VMMCALL: 1,
+  /** CPUID (0F A2), at any CPL; info = 0 (leaf and subleaf are in EAX and ECX). */
   CPUID: 2,
+  /** HLT (F4), after the CPL-0 check; info = 0. */
   HLT: 3,
+  /** RDMSR (0F 32), after the CPL-0 check; info = the MSR index (ECX). */
   RDMSR: 4,
+  /** WRMSR (0F 30), after the CPL-0 check; info = the MSR index (ECX). */
   WRMSR: 5,
-  /** MOV to/from CRn: info = cr number | (isWrite ? 0x100 : 0) | CLTS 0x200 | LMSW 0x400. */
+  /**
+   * MOV to/from CRn: info = cr number | (isWrite ? 0x100 : 0) | CLTS 0x200 | LMSW 0x400
+   * (CLTS is 0x300, LMSW 0x500). Runs after the #UD and CPL checks, before the value's
+   * reserved-bit checks; LMSW's source is read first (the interceptor finds it in
+   * the operand).
+   */
   MOV_CR: 6,
+  /** INVLPG (0F 01 /7), after the CPL-0 check; info = the linear address (a signed canonical number). */
   INVLPG: 7,
   /** IN/OUT/INS/OUTS: info = port | size << 16 | (isIn ? 1 << 20 : 0) | (string ? 1 << 21 : 0) | (rep ? 1 << 22 : 0) | (imm ? 1 << 23 : 0). */
   IO: 8,
+  /** RDTSC (0F 31), after the CR4.TSD check; info = 0. */
   RDTSC: 9,
+  /** RDTSCP (0F 01 F9), after the CR4.TSD check; info = 0. */
   RDTSCP: 10,
+  /** PAUSE (F3 90); info = 0. */
   PAUSE: 11,
   /** MOV to/from DRn: info = dr number | (isWrite ? 0x100 : 0). */
   MOV_DR: 12,
-  /** VMX instructions executed by the guest (VMXON, VMREAD …, INVEPT, INVVPID); info = `insn.op`. */
+  /**
+   * VMX instructions executed by the guest (VMXON, VMREAD …, INVEPT, INVVPID); info = `insn.op`.
+   * Forms sharing an opcode differ in `insn.rm` (0F 01: C2 VMLAUNCH, C3 VMRESUME, C4 VMXOFF,
+   * D4 VMFUNC) or `insn.mandatory` (0F C7 /6: none VMPTRLD, 66 VMCLEAR, F3 VMXON; /7 VMPTRST).
+   * Without an interceptor they raise #UD; mode and CPL checks are the interceptor's.
+   */
   VMX_INSN: 13,
   /** INVD / WBINVD; info = 0 for INVD, 1 for WBINVD. */
   CACHE: 14,
@@ -50,8 +68,20 @@ export type Interceptor = (cpu: Cpu, insn: Insn, info: number) => boolean;
  * `true` to claim the event (it is not delivered), or call {@link Cpu.exit}.
  */
 export interface EventInterceptors {
-  /** An exception about to be delivered through the IDT. */
-  exception?: (cpu: Cpu, vector: number, errorCode: number | null, instructionLength: number) => boolean;
+  /**
+   * An exception about to be delivered through the IDT. `address` is the
+   * faulting linear address of a #PF (loaded into CR2 only if it is delivered).
+   * `instructionLength` is 0 for faults; INT3 (#BP) and INT1 (#DB) arrive with
+   * their length (RIP at the instruction; claiming one retires it). INT n is
+   * not an exception and is not reported.
+   */
+  exception?: (
+    cpu: Cpu,
+    vector: number,
+    errorCode: number | null,
+    instructionLength: number,
+    address?: number,
+  ) => boolean;
   /** An external interrupt about to be delivered (IF = 1 and not blocked). */
   interrupt?: (cpu: Cpu, vector: number) => boolean;
   /** An NMI about to be delivered. */

@@ -1,8 +1,22 @@
-export { Cpu, type CpuOptions, CR0, CR4, canonical, canonicalOf, EFER, REG, SEG, type StopReason, toU64 } from "./cpu";
+export {
+  Cpu,
+  type CpuOptions,
+  CR0,
+  CR4,
+  canonical,
+  canonicalOf,
+  EFER,
+  type EventKind,
+  REG,
+  SEG,
+  type StopReason,
+  toU64,
+} from "./cpu";
 export { type CpuidProfile, type CpuidResult, cpuidLookup, defaultCpuidProfile } from "./cpuid";
 export { decode, MAX_INSN_LENGTH } from "./decode/decoder";
 export { BASE_RIP, DECODE_STATUS, type DecodeStatus, type Handler, Insn, MANDATORY, PREFIX } from "./decode/insn";
 export { X86CORE_ERROR_CODES, X86CoreError, type X86CoreErrorCode } from "./errors";
+export { loadCr0, loadCr3, loadCr4 } from "./exec/system-cr";
 export { dispatchTable, OpcodeTable } from "./exec/table";
 export {
   type CodeHook,
@@ -16,6 +30,16 @@ export {
 } from "./extensions";
 export { Fault, hasErrorCode, StopSignal, VECTOR } from "./faults";
 export { ARITH_FLAGS, RFLAGS } from "./flags";
+export {
+  APIC_BASE,
+  MISC_ENABLE_RESET,
+  MSR,
+  type MsrHandler,
+  type MsrIndex,
+  PAT_RESET,
+  readMsr,
+  writeMsr,
+} from "./msr";
 export { type PageWalk, PF_ERR, type PhysRead32, PTE, type WalkMode, walkPageTables } from "./paging";
 export {
   type MmioHandler,
@@ -32,6 +56,7 @@ export {
   THUNK_OPCODE,
   THUNK_RESUME,
   type ThunkCoroutine,
+  type ThunkFrame,
   type ThunkImpl,
   ThunkTable,
   type ThunkValue,

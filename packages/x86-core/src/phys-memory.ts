@@ -8,20 +8,55 @@ const PAGE_MASK = PAGE_SIZE - 1;
 
 /**
  * One 4 KiB page of RAM. `code` holds the instructions decoded from this page
- * (by offset); any write to the page drops it, so self-modifying code stays correct.
+ * (by offset), and `[codeStart, codeEnd)` the bytes they were decoded from; a
+ * write that touches those bytes drops them all ({@link written}), so
+ * self-modifying code stays correct while data stored next to code (a `.bss`
+ * sharing the last page of `.text`) costs nothing. Setting `code = null`
+ * directly is always correct too (it drops the cache whatever was written).
  */
 export class RamPage {
   readonly data = new Uint8Array(PAGE_SIZE);
   readonly view = new DataView(this.data.buffer);
   code: (Insn | undefined)[] | null = null;
+  /** First byte covered by an instruction in `code` (meaningful while `code` is not null). */
+  codeStart = PAGE_SIZE;
+  /** One past the last byte covered by an instruction in `code`. */
+  codeEnd = 0;
   constructor(readonly pfn: number) {}
+
+  /** Starts an empty decoded-instruction cache for this page and returns it. */
+  newCode(): (Insn | undefined)[] {
+    this.codeStart = PAGE_SIZE;
+    this.codeEnd = 0;
+    const code: (Insn | undefined)[] = new Array(PAGE_SIZE);
+    this.code = code;
+    return code;
+  }
+
+  /** Records a decoded instruction of `len` bytes at `off` (the part inside this page). */
+  cache(off: number, len: number, insn: Insn): void {
+    this.code![off] = insn;
+    if (off < this.codeStart) this.codeStart = off;
+    const end = Math.min(off + len, PAGE_SIZE);
+    if (end > this.codeEnd) this.codeEnd = end;
+  }
+
+  /** Notes a store to `[off, off + size)`: drops the decoded instructions if it overlaps their bytes. */
+  written(off: number, size: number): void {
+    if (this.code !== null && off < this.codeEnd && off + size > this.codeStart) this.code = null;
+  }
 }
 
-/** A device's registers in the physical address space. Offsets are relative to the range start. */
+/**
+ * A device's registers in the physical address space. Offsets are relative to the range start.
+ * `initiator` is the index of the processor making the access (`Cpu.index`), or `undefined`
+ * for accesses no processor makes (tools, tests, DMA) — so a per-processor device such as a
+ * local APIC can answer each processor with its own registers.
+ */
 export interface MmioHandler {
   /** Reads 1, 2 or 4 bytes (8-byte accesses arrive as two 4-byte ones, low half first). */
-  read(offset: number, size: 1 | 2 | 4): number;
-  write(offset: number, size: 1 | 2 | 4, value: number): void;
+  read(offset: number, size: 1 | 2 | 4, initiator?: number): number;
+  write(offset: number, size: 1 | 2 | 4, value: number, initiator?: number): void;
 }
 
 /** A device's I/O ports. */
@@ -144,25 +179,28 @@ export class PhysicalMemory {
     return undefined;
   }
 
-  /** Reads `size` (1, 2 or 4) bytes at a physical address, little-endian. */
-  read(addr: number, size: 1 | 2 | 4): number {
+  /**
+   * Reads `size` (1, 2 or 4) bytes at a physical address, little-endian. `initiator` (the
+   * accessing processor's index) is passed on to a device; see {@link MmioHandler}.
+   */
+  read(addr: number, size: 1 | 2 | 4, initiator?: number): number {
     const off = addr & PAGE_MASK;
     if (off + size <= PAGE_SIZE) {
       const p = this.pages.get(Math.floor(addr / PAGE_SIZE));
       if (p !== undefined)
         return size === 1 ? p.data[off]! : size === 2 ? p.view.getUint16(off, true) : p.view.getUint32(off, true);
       const dev = this.findMmio(addr);
-      if (dev !== undefined) return dev.handler.read(addr - dev.start, size) >>> 0;
+      if (dev !== undefined) return dev.handler.read(addr - dev.start, size, initiator) >>> 0;
       if (addr < this.ramSize) return 0; // untouched RAM
       return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     }
     let v = 0;
-    for (let k = size - 1; k >= 0; k--) v = v * 256 + this.read(addr + k, 1);
+    for (let k = size - 1; k >= 0; k--) v = v * 256 + this.read(addr + k, 1, initiator);
     return v;
   }
 
-  /** Writes `size` (1, 2 or 4) bytes at a physical address, little-endian. */
-  write(addr: number, size: 1 | 2 | 4, value: number): void {
+  /** Writes `size` (1, 2 or 4) bytes at a physical address, little-endian; `initiator` as in {@link read}. */
+  write(addr: number, size: 1 | 2 | 4, value: number, initiator?: number): void {
     const off = addr & PAGE_MASK;
     if (off + size <= PAGE_SIZE) {
       const pfn = Math.floor(addr / PAGE_SIZE);
@@ -170,19 +208,19 @@ export class PhysicalMemory {
       if (p === undefined) {
         const dev = this.findMmio(addr);
         if (dev !== undefined) {
-          dev.handler.write(addr - dev.start, size, value >>> 0);
+          dev.handler.write(addr - dev.start, size, value >>> 0, initiator);
           return;
         }
         p = this.page(pfn);
         if (p === undefined) return; // open bus
       }
-      if (p.code !== null) p.code = null;
+      p.written(off, size);
       if (size === 1) p.data[off] = value;
       else if (size === 2) p.view.setUint16(off, value, true);
       else p.view.setUint32(off, value >>> 0, true);
       return;
     }
-    for (let k = 0; k < size; k++) this.write(addr + k, 1, (value >>> (8 * k)) & 0xff);
+    for (let k = 0; k < size; k++) this.write(addr + k, 1, (value >>> (8 * k)) & 0xff, initiator);
   }
 
   /** Reads a 64-bit value as a bigint (for tools and tests). */
@@ -219,7 +257,7 @@ export class PhysicalMemory {
       const n = Math.min(PAGE_SIZE - off, bytes.length - k);
       const p = this.page(Math.floor(a / PAGE_SIZE));
       if (p !== undefined) {
-        p.code = null;
+        p.written(off, n);
         p.data.set(bytes.subarray(k, k + n), off);
       } else for (let j = 0; j < n; j++) this.write(a + j, 1, bytes[k + j]!);
       k += n;

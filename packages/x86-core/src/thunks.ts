@@ -40,12 +40,23 @@ export type ThunkValue = bigint | number | undefined | void;
 export type ThunkCoroutine = Generator<GuestRequest, ThunkValue, bigint>;
 
 /**
+ * The identity of one thunk invocation. `cpu` is the processor the invocation
+ * is running on *now*: a coroutine may be resumed on another processor than the
+ * one it started on (whichever executes the resume thunk), and the table
+ * updates `cpu` before each resumption.
+ */
+export interface ThunkFrame {
+  cpu: Cpu;
+}
+
+/**
  * A TypeScript implementation behind a thunk. It receives the processor with
  * the caller's registers (RDI, RSI, RDX, RCX, R8, R9 hold the arguments) and
- * returns a value (placed in RAX) or a coroutine. Setting `noReturn` on the
- * entry means the implementation sets RIP itself (no `ret` afterwards).
+ * the invocation's {@link ThunkFrame}, and returns a value (placed in RAX) or a
+ * coroutine. Setting `noReturn` on the entry means the implementation sets RIP
+ * itself (no `ret` afterwards).
  */
-export type ThunkImpl = (cpu: Cpu) => ThunkValue | ThunkCoroutine;
+export type ThunkImpl = (cpu: Cpu, frame: ThunkFrame) => ThunkValue | ThunkCoroutine;
 
 interface Entry {
   name: string;
@@ -58,6 +69,9 @@ interface Waiting {
   /** RSP to restore before the final `ret`, or null for `exec` requests. */
   rspAtEntry: number | null;
   entry: Entry;
+  frame: ThunkFrame;
+  /** CR3 at the time of the request (part of the key). */
+  cr3: number;
 }
 
 /**
@@ -99,19 +113,45 @@ export class ThunkTable {
       const w = this.waiting.get(key);
       if (w === undefined) return false;
       this.waiting.delete(key);
-      this.step(cpu, w.entry, w.co, cpu.getReg64(0), w.rspAtEntry);
+      w.frame.cpu = cpu;
+      this.step(cpu, w.entry, w.co, cpu.getReg64(0), w.rspAtEntry, w.frame);
       return true;
     }
     const entry = this.entries[id];
     if (entry === undefined) return false;
     const rspAtEntry = cpu.getRsp();
-    const r = entry.impl(cpu);
-    if (isCoroutine(r)) this.step(cpu, entry, r, 0n, rspAtEntry);
+    const frame: ThunkFrame = { cpu };
+    const r = entry.impl(cpu, frame);
+    if (isCoroutine(r)) this.step(cpu, entry, r, 0n, rspAtEntry, frame);
     else finish(cpu, entry, r, null);
     return true;
   }
 
-  private step(cpu: Cpu, entry: Entry, co: ThunkCoroutine, input: bigint, rspAtEntry: number | null): void {
+  /**
+   * Forgets every coroutine waiting under address space `cr3` (e.g. when the
+   * guest destroys a process whose page tables were at `cr3`, so a later
+   * address space reusing that CR3 cannot resume them). The coroutines are
+   * dropped without being resumed. Returns how many were dropped.
+   */
+  dropWaiting(cr3: number): number {
+    let n = 0;
+    for (const [key, w] of this.waiting) {
+      if (w.cr3 === cr3) {
+        this.waiting.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private step(
+    cpu: Cpu,
+    entry: Entry,
+    co: ThunkCoroutine,
+    input: bigint,
+    rspAtEntry: number | null,
+    frame: ThunkFrame,
+  ): void {
     const res = co.next(input);
     if (res.done) {
       finish(cpu, entry, res.value, rspAtEntry);
@@ -123,14 +163,14 @@ export class ThunkTable {
       let rsp = cpu.getRsp();
       if (((rsp % 16) + 16) % 16 !== 0) rsp -= ((rsp % 16) + 16) % 16;
       cpu.setRsp(rsp);
-      this.waiting.set(waitKey(cpu), { co, rspAtEntry, entry });
+      this.waiting.set(waitKey(cpu), { co, rspAtEntry, entry, frame, cr3: cpu.cr3 });
       const args = req.args ?? [];
       const argRegs = [7, 6, 2, 1, 8, 9];
       for (let k = 0; k < args.length && k < 6; k++) cpu.setReg64(argRegs[k]!, args[k]!);
       cpu.push64(req.resumeAt);
       cpu.setRip(req.target);
     } else {
-      this.waiting.set(waitKey(cpu), { co, rspAtEntry, entry });
+      this.waiting.set(waitKey(cpu), { co, rspAtEntry, entry, frame, cr3: cpu.cr3 });
       if (req.regs) for (const [k, v] of Object.entries(req.regs)) if (v !== undefined) cpu.setReg64(Number(k), v);
       cpu.setRip(req.rip);
     }

@@ -8,7 +8,8 @@ export const MAX_INSN_LENGTH = 15;
  * Decodes one 64-bit-mode instruction from `bytes[offset .. offset + available)`
  * into `out`. Pure: never throws, never touches memory; the result's `status`
  * says whether the instruction is complete, invalid, too long, or needs more
- * bytes than were available (then `len` is how many it had looked at).
+ * bytes than were available (then `len` is a lower bound on the bytes it
+ * needs, always more than `available`).
  */
 export function decode(bytes: Uint8Array, offset: number, available: number, out: Insn): Insn {
   const maps = opcodeAttrs();
@@ -35,7 +36,7 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
   // Legacy prefixes and REX (a REX not directly before the opcode is ignored).
   let b = 0;
   for (;;) {
-    if (i >= limit) return incomplete(out, i, available);
+    if (i >= limit) return incomplete(out, i + 1, available);
     b = bytes[offset + i]!;
     if (b >= 0x40 && b <= 0x4f) {
       rex = b;
@@ -94,19 +95,43 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
 
   // Opcode and map.
   let map = 0;
+  let attrs: number;
   i++;
   if (b === 0x0f) {
-    if (i >= limit) return incomplete(out, i, available);
+    if (i >= limit) return incomplete(out, i + 1, available);
     b = bytes[offset + i++]!;
     map = 1;
     if (b === 0x38 || b === 0x3a) {
       map = b === 0x38 ? 2 : 3;
-      if (i >= limit) return incomplete(out, i, available);
+      if (i >= limit) return incomplete(out, i + 1, available);
       b = bytes[offset + i++]!;
     }
+    out.op = (map << 8) | b;
+    attrs = maps[map]![b]!;
+  } else if (b === 0xc4 || b === 0xc5 || b === 0x62 || b === 0x8f) {
+    // VEX (C4/C5), EVEX (62) and XOP (8F with ModRM.reg ≠ 0) escapes: this processor has no
+    // AVX, AVX-512 or XOP, so they raise #UD, but they are decoded far enough to know their
+    // length (SDM vol. 2, 3.1.1.2 and 2.6–2.7; AMD APM vol. 3, 1.8 for XOP).
+    if (i >= limit) return incomplete(out, i + 1, available);
+    const p0 = bytes[offset + i]!;
+    out.op = b;
+    if (b === 0x8f && (p0 & 0x38) === 0) {
+      attrs = maps[0]![b]!; // POP r/m
+    } else {
+      const payload = b === 0xc5 ? 1 : b === 0x62 ? 3 : 2;
+      if (i + payload >= limit) return incomplete(out, i + payload + 1, available);
+      const vmap = b === 0xc5 ? 1 : b === 0x62 ? p0 & 7 : p0 & 0x1f;
+      i += payload;
+      const opcode = bytes[offset + i++]!;
+      attrs = vexAttrs(b, vmap, opcode);
+      // No legacy operand-size rules apply; 4 makes XOP's map-A immediate 32 bits.
+      prefixes &= ~PREFIX.OSIZE;
+      rex = 0;
+    }
+  } else {
+    out.op = b;
+    attrs = maps[0]![b]!;
   }
-  out.op = (map << 8) | b;
-  const attrs = maps[map]![b]!;
 
   if (attrs & A.B) out.osize = 1;
   else if (rex & 8 || attrs & A.F64) out.osize = 8;
@@ -115,7 +140,7 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
 
   // ModRM, SIB, displacement.
   if (attrs & A.M) {
-    if (i >= limit) return incomplete(out, i, available);
+    if (i >= limit) return incomplete(out, i + 1, available);
     const modrm = bytes[offset + i++]!;
     out.hasModrm = true;
     let mod = modrm >> 6;
@@ -130,7 +155,7 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
       out.rm = rm;
       let dispSize = mod === 1 ? 1 : mod === 2 ? 4 : 0;
       if (rm === 4) {
-        if (i >= limit) return incomplete(out, i, available);
+        if (i >= limit) return incomplete(out, i + 1, available);
         const sib = bytes[offset + i++]!;
         out.scale = sib >> 6;
         const index = ((sib >> 3) & 7) | ((rex & 2) << 2);
@@ -182,6 +207,9 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
       case IMM.MOFFS:
         size = out.asize;
         break;
+      case IMM.SSE4A:
+        size = out.mandatory === MANDATORY.P66 || out.mandatory === MANDATORY.PF2 ? 2 : 0;
+        break;
     }
     if (i + size > limit) return incomplete(out, i + size, available);
     const p = offset + i;
@@ -198,6 +226,12 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
       case IMM.WB:
         out.imm = bytes[p]! | (bytes[p + 1]! << 8);
         out.imm2 = bytes[p + 2]!;
+        break;
+      case IMM.SSE4A:
+        if (size !== 0) {
+          out.imm = bytes[p]!;
+          out.imm2 = bytes[p + 1]!;
+        }
         break;
       default:
         if (size === 2) out.imm = ((bytes[p]! | (bytes[p + 1]! << 8)) << 16) >> 16;
@@ -218,6 +252,27 @@ export function decode(bytes: Uint8Array, offset: number, available: number, out
   else if (attrs & A.INV) out.status = DECODE_STATUS.INVALID;
   else out.status = DECODE_STATUS.OK;
   return out;
+}
+
+/**
+ * Attributes of a VEX (C4/C5), EVEX (62) or XOP (8F) encoded opcode: always
+ * invalid here, with the ModRM and immediate layout that fixes its length.
+ */
+function vexAttrs(prefix: number, map: number, opcode: number): number {
+  if (prefix === 0x8f) {
+    // XOP maps 8 (imm8), 9 (none) and A (imm32).
+    if (map === 8) return A.M | A.INV | (IMM.UB << 8);
+    if (map === 9) return A.M | A.INV;
+    if (map === 10) return A.M | A.INV | (IMM.Z << 8);
+    return A.INV;
+  }
+  if (map === 3) return A.M | A.INV | (IMM.UB << 8);
+  if (map === 1) {
+    if (prefix !== 0x62 && opcode === 0x77) return A.INV; // VZEROUPPER / VZEROALL: no ModRM
+    const imm8 = (opcode >= 0x70 && opcode <= 0x73) || opcode === 0xc2 || (opcode >= 0xc4 && opcode <= 0xc6);
+    return A.M | A.INV | (imm8 ? IMM.UB << 8 : 0);
+  }
+  return A.M | A.INV;
 }
 
 function incomplete(out: Insn, needed: number, available: number): Insn {

@@ -45,7 +45,10 @@ export const BASE_RIP = 16;
 export class Insn {
   /** Length in bytes (also set when invalid, as far as decoding got). */
   len = 0;
-  /** `map << 8 | opcode`. */
+  /**
+   * `map << 8 | opcode`; for a VEX, EVEX or XOP encoding (always
+   * {@link DECODE_STATUS.INVALID} on this processor) the escape byte C4, C5, 62 or 8F.
+   */
   op = 0;
   /** A {@link DECODE_STATUS}. */
   status: DecodeStatus = DECODE_STATUS.OK;

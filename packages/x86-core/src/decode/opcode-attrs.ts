@@ -33,6 +33,8 @@ export const IMM = {
   GRP3Z: 8,
   /** imm8, zero-extended. */
   UB: 9,
+  /** 0F 78 with 66 or F2 (AMD SSE4a EXTRQ/INSERTQ): imm8, imm8; none otherwise (VMREAD). */
+  SSE4A: 10,
 } as const;
 
 const M = A.M;
@@ -181,7 +183,7 @@ function buildMap1(): Uint16Array {
     t[op] = 0;
   t[0x0a] = INV;
   t[0x0c] = INV;
-  t[0x0f] = INV; // 3DNow!: not supported
+  t[0x0f] = M | INV | ub; // 3DNow!: not supported; the opcode is the trailing imm8
   t[0x24] = INV;
   t[0x25] = INV;
   t[0x26] = INV;
@@ -189,6 +191,7 @@ function buildMap1(): Uint16Array {
   t[0x36] = INV;
   t[0x39] = INV;
   set(t, 0x3b, 0x3f, INV);
+  t[0x78] = M | (IMM.SSE4A << 8);
   t[0x70] = M | ub;
   t[0x71] = M | ub;
   t[0x72] = M | ub;
@@ -199,8 +202,8 @@ function buildMap1(): Uint16Array {
   t[0xa1] = D64;
   t[0xa2] = 0;
   t[0xa4] = M | ub;
-  t[0xa6] = INV;
-  t[0xa7] = INV;
+  t[0xa6] = M | INV; // VIA PadLock: not supported
+  t[0xa7] = M | INV;
   t[0xa8] = D64;
   t[0xa9] = D64;
   t[0xaa] = 0;

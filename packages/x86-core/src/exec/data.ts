@@ -82,22 +82,16 @@ function movMoffs(toAcc: boolean): (cpu: Cpu, insn: Insn) => void {
 function lea(cpu: Cpu, insn: Insn): void {
   if (insn.mod === 3) cpu.fault(VECTOR.UD);
   // LEA computes the offset without the segment base.
-  const seg = insn.seg;
-  insn.seg = -1;
-  let lo: number;
-  let hi: number;
-  try {
-    const a = eaNoCanonical(cpu, insn);
-    lo = a.lo;
-    hi = a.hi;
-  } finally {
-    insn.seg = seg;
-  }
-  setReg(cpu, insn.reg, insn.osize, lo, hi, insn.rex);
+  const lo = eaNoCanonical(cpu, insn);
+  setReg(cpu, insn.reg, insn.osize, lo, cpu.hi, insn.rex);
 }
 
-/** LEA's address arithmetic: like `ea` but without segment base or canonical check. */
-function eaNoCanonical(cpu: Cpu, insn: Insn): { lo: number; hi: number } {
+/**
+ * LEA's address arithmetic: like `ea` but without segment base or canonical
+ * check. Returns the low half and leaves the high half in `cpu.hi` (no
+ * allocation: this runs once per LEA).
+ */
+function eaNoCanonical(cpu: Cpu, insn: Insn): number {
   const g = cpu.gpr;
   const d = insn.disp | 0;
   let sumLo = d >>> 0;
@@ -114,8 +108,8 @@ function eaNoCanonical(cpu: Cpu, insn: Insn): { lo: number; hi: number } {
     sumLo += g[2 * insn.index]! * s;
     sumHi += g[2 * insn.index + 1]! * s;
   }
-  if (insn.asize === 4) return { lo: sumLo >>> 0, hi: 0 };
-  return { lo: sumLo >>> 0, hi: (sumHi + Math.floor(sumLo / 4294967296)) >>> 0 };
+  cpu.hi = insn.asize === 4 ? 0 : (sumHi + Math.floor(sumLo / 4294967296)) >>> 0;
+  return sumLo >>> 0;
 }
 
 function movzx(srcSize: number): (cpu: Cpu, insn: Insn) => void {
@@ -135,8 +129,10 @@ function movsx(srcSize: number): (cpu: Cpu, insn: Insn) => void {
 }
 
 /** 63: MOVSXD r, r/m32 (without REX.W it is a plain 32-bit move). */
+const movsx32 = movsx(4);
+
 function movsxd(cpu: Cpu, insn: Insn): void {
-  if (insn.osize === 8) movsx(4)(cpu, insn);
+  if (insn.osize === 8) movsx32(cpu, insn);
   else {
     const v = readRm(cpu, insn, insn.osize);
     setReg(cpu, insn.reg, insn.osize, v, 0, insn.rex);
@@ -194,8 +190,9 @@ function pushImm(cpu: Cpu, insn: Insn): void {
   push(cpu, size, v, cpu.hi);
 }
 
+/** FF /6: PUSH r/m — 64-bit by default in 64-bit mode (the decoder sizes group 5 for INC/DEC: 32). */
 function pushRm(cpu: Cpu, insn: Insn): void {
-  const size = insn.osize;
+  const size = insn.osize === 2 ? 2 : 8;
   const v = readRm(cpu, insn, size);
   push(cpu, size, v, cpu.hi);
 }

@@ -25,6 +25,31 @@ export function maskOf(size: number): number {
  */
 export function ea(cpu: Cpu, insn: Insn): number {
   const g = cpu.gpr;
+  const b = insn.base;
+  const x = insn.index;
+  if (insn.asize === 8 && insn.seg < 4) {
+    // Fast path: with base and index inside the canonical range (|v| < 2^47) the exact
+    // sum stays below 2^51, so plain float arithmetic gives the 64-bit result.
+    let sum = insn.disp;
+    let wide = false;
+    if (b === BASE_RIP) sum += cpu.rip;
+    else if (b >= 0) {
+      const bHi = g[2 * b + 1]!;
+      const t = bHi >> 15;
+      if (t === 0 || t === -1) sum += (bHi | 0) * TWO32 + g[2 * b]!;
+      else wide = true;
+    }
+    if (x >= 0) {
+      const xHi = g[2 * x + 1]!;
+      const t = xHi >> 15;
+      if (t === 0 || t === -1) sum += ((xHi | 0) * TWO32 + g[2 * x]!) * (1 << insn.scale);
+      else wide = true;
+    }
+    if (!wide) {
+      if (sum < -140737488355328 || sum >= 140737488355328) cpu.fault(b === 4 || b === 5 ? VECTOR.SS : VECTOR.GP, 0);
+      return sum;
+    }
+  }
   let lo = insn.disp | 0;
   let hi = lo < 0 ? -1 : 0;
   // Sum in float: low halves and high halves separately, then carry.

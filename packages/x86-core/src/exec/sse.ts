@@ -1,4 +1,15 @@
+import { registerSseFp } from "./sse-fp";
+import { registerSseInt } from "./sse-int";
+import { registerSseMove } from "./sse-move";
 import type { OpcodeTable } from "./table";
 
-/** Registers the family (filled in by its own change). */
-export function registerSse(_t: OpcodeTable): void {}
+/**
+ * Registers SSE and SSE2 (no SSE3 and later, no MMX registers, as CPUID
+ * advertises): data movement and state (sse-move.ts), packed integers,
+ * logic and shuffles (sse-int.ts), floating point (sse-fp.ts).
+ */
+export function registerSse(t: OpcodeTable): void {
+  registerSseMove(t);
+  registerSseInt(t);
+  registerSseFp(t);
+}

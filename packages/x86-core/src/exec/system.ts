@@ -4,11 +4,32 @@ import { MANDATORY } from "../decode/insn";
 import { INTERCEPT } from "../extensions";
 import { VECTOR } from "../faults";
 import { RFLAGS } from "../flags";
+import { registerControlRegisters } from "./system-cr";
+import { registerDescriptorTables } from "./system-desc";
+import { registerFarTransfers } from "./system-far";
+import { registerInterrupts } from "./system-int";
+import { registerPortIo } from "./system-io";
+import { registerMsrInstructions } from "./system-msr";
+import { registerSyscall } from "./system-syscall";
+import { registerVmxRoutes } from "./system-vmx";
 import type { OpcodeTable } from "./table";
 
 /**
- * System instructions: HLT, flag instructions (CLI STI CLC STC CMC CLD STD),
- * the thunk escape, VMCALL/VMMCALL, PAUSE, UD2 and the rest in system-*.ts.
+ * System instructions. Here: HLT, the flag instructions (CLI STI CLC STC CMC
+ * CLD STD), the thunk escape, VMCALL/VMMCALL, PAUSE, UD2 and the group-7
+ * dispatcher (0F 01). The rest, registered from {@link registerSystem}:
+ * - system-msr.ts: CPUID, RDTSC, RDTSCP, RDMSR, WRMSR;
+ * - system-cr.ts: MOV CR/DR, CLTS, LMSW, SMSW, INVLPG, INVD, WBINVD;
+ * - system-desc.ts: LGDT LIDT SGDT SIDT, SLDT STR LLDT LTR VERR VERW, PUSH/POP FS/GS;
+ * - system-syscall.ts: SYSCALL, SYSRET, SWAPGS, RD/WR FS/GS BASE, STAC, CLAC;
+ * - system-int.ts: INT n, INT3, INT1, IRET;
+ * - system-far.ts: far JMP/CALL through memory, RETF;
+ * - system-io.ts: IN, OUT;
+ * - system-vmx.ts: the VMX instructions (to the vmx layer) and explicit #UDs.
+ *
+ * Not implemented (#UD): LAR, LSL,
+ * SYSENTER/SYSEXIT (SEP is not advertised), RDPMC, INVPCID, INTO (invalid in
+ * 64-bit mode). INS/OUTS belong to the string family.
  */
 
 function requireCpl0(cpu: Cpu): void {
@@ -76,7 +97,23 @@ export function registerSystem(t: OpcodeTable): void {
   t.op(0x1ff, ud0);
   t.op(0x10b, (cpu) => cpu.fault(VECTOR.UD)); // UD2
   t.sse(0x90, MANDATORY.PF3, pause);
-  registerGroup7(t, { 193: vmcall(0), 217: vmcall(1) }, {});
+  registerInterrupts(t);
+  registerFarTransfers(t);
+  registerPortIo(t);
+  const cr = registerControlRegisters(t);
+  const desc = registerDescriptorTables(t);
+  registerGroup7(
+    t,
+    {
+      193: vmcall(0),
+      217: vmcall(1),
+      ...registerMsrInstructions(t),
+      ...registerSyscall(t),
+      ...registerVmxRoutes(t),
+      ...cr.regForms,
+    },
+    { ...desc, ...cr.memForms },
+  );
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Cpu } from "../cpu";
 import { DECODE_STATUS, type Handler, type Insn, PREFIX } from "../decode/insn";
 import { VECTOR } from "../faults";
 import { registerAlu } from "./alu";
+import { registerAtomic } from "./atomic";
 import { registerBitops } from "./bitops";
 import { registerControl } from "./control";
 import { registerData } from "./data";
@@ -101,6 +102,7 @@ export function dispatchTable(): OpcodeTable {
     registerShift(t);
     registerMuldiv(t);
     registerBitops(t);
+    registerAtomic(t);
     registerString(t);
     registerSystem(t);
     registerSse(t);
@@ -130,4 +132,16 @@ export function bindHandler(insn: Insn): void {
     return;
   }
   insn.exec = r.h;
+}
+
+/**
+ * Whether this processor executes `insn`: it decoded completely and validly, a
+ * handler is registered for its form and LOCK (if present) is allowed — as
+ * opposed to raising #UD (or #GP for an over-long instruction). Sets
+ * `insn.exec` as {@link bindHandler} does. Handlers that dispatch further on
+ * their own (group 7) may still raise #UD for some forms.
+ */
+export function isImplemented(insn: Insn): boolean {
+  bindHandler(insn);
+  return insn.exec !== undefinedOpcode && insn.exec !== tooLong;
 }

@@ -1,4 +1,35 @@
 export {
+  buildFreestanding,
+  buildHosted,
+  C_CODEGEN_FLAGS,
+  C_IMAGE_BASE,
+  type CImage,
+  type ImageSegment,
+  loadImage,
+  nativeSource,
+  readElfImage,
+  runHosted,
+} from "./c-program";
+export {
+  enterUserMode,
+  type GateOptions,
+  GDT_SIZE,
+  handlerStub,
+  LONG_MODE_LAYOUT,
+  type LongModeMachine,
+  longModeMachine,
+  readQwords,
+  SELECTORS,
+  STAR_FOR_GDT,
+  segmentDescriptor,
+  systemDescriptor,
+  type TableMemory,
+  TSS_SIZE,
+  writeGdt,
+  writeIdtGate,
+  writeTss,
+} from "./long-mode";
+export {
   ensureNativeOracle,
   NATIVE_CODE_ADDRESS,
   NATIVE_CODE_MAX,
@@ -15,3 +46,11 @@ export {
   type RunNativeOptions,
   runNative,
 } from "./native-oracle";
+export {
+  type MapOptions,
+  PAGE_SIZES,
+  type PageSize,
+  type PageTableMemory,
+  PageTables,
+  PT,
+} from "./page-tables";
