@@ -27,10 +27,11 @@ function transpileSources(from: string, to: string): void {
     const { outputText } = ts.transpileModule(readFileSync(path, "utf8"), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
     });
-    const js = outputText.replace(/(from\s+|import\s*\(\s*)"(\.{1,2}\/[^"]+)"/g, (_m, lead: string, spec: string) => {
+    const js = outputText.replace(/(from\s+|import\s*\(\s*)"(\.{1,2}\/[^"]+)"/g, (m, lead: string, spec: string) => {
       const file = join(dirname(path), spec);
-      const isDir = statSync(`${file}.ts`, { throwIfNoEntry: false }) === undefined;
-      return `${lead}"${spec}${isDir ? "/index.js" : ".js"}"`;
+      if (statSync(`${file}.ts`, { throwIfNoEntry: false }) !== undefined) return `${lead}"${spec}.js"`;
+      if (statSync(join(file, "index.ts"), { throwIfNoEntry: false }) !== undefined) return `${lead}"${spec}/index.js"`;
+      return m; // already a file name (./x.js)
     });
     mkdirSync(to, { recursive: true });
     writeFileSync(join(to, name.replace(/\.ts$/, ".js")), js);

@@ -37,7 +37,7 @@ describe("SSE rounding at the edges of the exponent range against the host CPU",
       const overflow = rnd() % 3 === 0;
       // A, B in [2^(p-1), 2^p) with A·B just below 2^(2p-1); scaled so that 2^(2p-1) is 2^emin or 2^(emax+1).
       const span = 1n << BigInt(p - 1);
-      const A = span + ((BigInt(rnd()) << 21n) ^ BigInt(rnd())) % span;
+      const A = span + (((BigInt(rnd()) << 21n) ^ BigInt(rnd())) % span);
       const B = (top - 1n) / A;
       if (B >= span << 1n || B < span) continue;
       let a: bigint;

@@ -355,7 +355,7 @@ export function loadDataSegment(cpu: Cpu, s: number, sel: number): void {
     if (s === 2 && (cpu.cpl === 3 || (sel & 3) !== cpu.cpl)) cpu.fault(VECTOR.GP, 0);
     cpu.sel[s] = sel;
     cpu.segAttr[s] = 0x10000;
-    if (s < 4) cpu.segBase[s] = 0;
+    cpu.segBase[s] = 0; // Intel zeroes the base of a null FS/GS too (AMD keeps it)
     return;
   }
   const d = cpu.readDescriptor(sel);

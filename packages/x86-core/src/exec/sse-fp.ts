@@ -2,6 +2,7 @@ import type { Cpu } from "../cpu";
 import { type Insn, MANDATORY } from "../decode/insn";
 import { ARITH_FLAGS, RFLAGS } from "../flags";
 import { ea, setReg } from "./operands";
+import { loadSrc32, loadSrc64, loadSrc128, raiseSimdFlags, sseCheck, TMP } from "./sse-common";
 import {
   arith,
   BINARY32,
@@ -22,7 +23,6 @@ import {
   QNAN64_HI,
   roundToIntegral,
 } from "./sse-softfloat";
-import { loadSrc32, loadSrc64, loadSrc128, raiseSimdFlags, sseCheck, TMP } from "./sse-common";
 import type { OpcodeTable } from "./table";
 
 /**
