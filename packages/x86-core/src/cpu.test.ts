@@ -33,3 +33,15 @@ describe("Cpu basics", () => {
     expect(cpu.getRip()).toBe(0x1006n);
   });
 });
+
+describe("CPUID-gated encodings", () => {
+  it("runs F3 0F BC as BSF when CPUID does not advertise BMI1 (the default profile)", () => {
+    // tzcnt eax, ecx ; hlt — with ECX = 0 BSF leaves EAX unchanged and sets ZF (TZCNT would give 32 and CF).
+    const { cpu } = machine([0xf3, 0x0f, 0xbc, 0xc1, 0xf4]);
+    cpu.setReg64(REG.RAX, 0x1234n);
+    cpu.setReg64(REG.RCX, 0n);
+    cpu.run({ maxInstructions: 10 });
+    expect(cpu.getReg64(REG.RAX)).toBe(0x1234n);
+    expect(cpu.getRflags() & RFLAGS.ZF).toBe(RFLAGS.ZF);
+  });
+});

@@ -67,7 +67,8 @@ export function defaultCpuidProfile(): CpuidProfile {
   });
   p.set("7:0", {
     eax: 0,
-    ebx: CPUID7_EBX.FSGSBASE | CPUID7_EBX.BMI1 | CPUID7_EBX.SMEP | CPUID7_EBX.SMAP,
+    // No BMI1: its VEX-encoded instructions (ANDN, BEXTR, BLSx) are not implemented, so TZCNT runs as BSF.
+    ebx: CPUID7_EBX.FSGSBASE | CPUID7_EBX.SMEP | CPUID7_EBX.SMAP,
     ecx: 0,
     edx: 0,
   });
@@ -104,4 +105,15 @@ export function cpuidLookup(p: CpuidProfile, leaf: number, subleaf: number): Cpu
   if (inRange) return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
   // Intel: leaves above the maximum return the highest basic leaf.
   return p.get(maxBasic.toString(16)) ?? p.get(`${maxBasic.toString(16)}:0`) ?? { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+}
+
+/**
+ * A copy of `p` with `bits` set in register `reg` of leaf `key` ("7:0",
+ * "80000001" …): to advertise a feature a test or a machine profile needs.
+ */
+export function withCpuidBits(p: CpuidProfile, key: string, reg: keyof CpuidResult, bits: number): CpuidProfile {
+  const copy: CpuidProfile = new Map(p);
+  const leaf = copy.get(key) ?? { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+  copy.set(key, { ...leaf, [reg]: (leaf[reg] | bits) >>> 0 });
+  return copy;
 }

@@ -12,7 +12,18 @@ export {
   type StopReason,
   toU64,
 } from "./cpu";
-export { type CpuidProfile, type CpuidResult, cpuidLookup, defaultCpuidProfile } from "./cpuid";
+export {
+  CPUID1_ECX,
+  CPUID1_EDX,
+  CPUID7_EBX,
+  CPUID81_ECX,
+  CPUID81_EDX,
+  type CpuidProfile,
+  type CpuidResult,
+  cpuidLookup,
+  defaultCpuidProfile,
+  withCpuidBits,
+} from "./cpuid";
 export { decode, MAX_INSN_LENGTH } from "./decode/decoder";
 export { BASE_RIP, DECODE_STATUS, type DecodeStatus, type Handler, Insn, MANDATORY, PREFIX } from "./decode/insn";
 export { X86CORE_ERROR_CODES, X86CoreError, type X86CoreErrorCode } from "./errors";

@@ -7,7 +7,9 @@
  * error code, CR2 and the interrupted state are read back from the exception
  * frame. A case ends with UD2 right after its code; a #UD there means "done".
  */
+
 import { Cpu, CR0, SEG } from "../cpu";
+import { CPUID7_EBX, defaultCpuidProfile, withCpuidBits } from "../cpuid";
 import { hasErrorCode, VECTOR } from "../faults";
 import { PhysicalMemory } from "../phys-memory";
 import {
@@ -82,7 +84,8 @@ export function signalOf(vector: number): NativeSignal {
 /** One reusable emulated machine that runs oracle cases. */
 export class EmulatorMirror {
   readonly mem = new PhysicalMemory({ ramSize: 2 ** 30 });
-  readonly cpu = new Cpu(this.mem);
+  // The host advertises BMI1, so the emulated processor must too for TZCNT to compare.
+  readonly cpu = new Cpu(this.mem, { cpuid: withCpuidBits(defaultCpuidProfile(), "7:0", "ebx", CPUID7_EBX.BMI1) });
   /** Instructions executed by the last case (REP chunks count one each). */
   lastInstructions = 0;
 

@@ -1,5 +1,6 @@
 import * as iced from "iced-x86";
 import { Cpu, CR0 } from "../cpu";
+import { CPUID7_EBX, defaultCpuidProfile, withCpuidBits } from "../cpuid";
 import { decode } from "../decode/decoder";
 import { Insn } from "../decode/insn";
 import { VECTOR } from "../faults";
@@ -106,7 +107,8 @@ export class EmulatorHarness {
   /** The machine's physical memory (512 MiB, touched sparsely). */
   readonly mem = new PhysicalMemory({ ramSize: 0x2000_0000 });
   /** The processor, in 64-bit mode with paging on, CPL 0. */
-  readonly cpu = new Cpu(this.mem);
+  // The host advertises BMI1, so the emulated processor must too for TZCNT to compare.
+  readonly cpu = new Cpu(this.mem, { cpuid: withCpuidBits(defaultCpuidProfile(), "7:0", "ebx", CPUID7_EBX.BMI1) });
   private vector = -1;
   private readonly insn = new Insn();
   private readonly page = new Uint8Array(NATIVE_MEMORY_SIZE);

@@ -1,4 +1,5 @@
 import type { Cpu } from "../cpu";
+import { CPUID7_EBX, CPUID81_ECX, cpuidLookup } from "../cpuid";
 import { type Handler, type Insn, MANDATORY } from "../decode/insn";
 import { VECTOR } from "../faults";
 import { ARITH_FLAGS, PARITY, RFLAGS } from "../flags";
@@ -130,9 +131,19 @@ function bitScan(reverse: boolean): Handler {
   };
 }
 
-/** TZCNT (F3 0F BC) / LZCNT (F3 0F BD): CF = source is zero, ZF = result is zero. */
+/**
+ * TZCNT (F3 0F BC) / LZCNT (F3 0F BD): CF = source is zero, ZF = result is zero.
+ * On a processor that does not advertise them (CPUID.(7,0):EBX.BMI1,
+ * CPUID.80000001h:ECX.ABM) the F3 prefix is ignored and they run as BSF / BSR,
+ * as on real processors without those features.
+ */
 function countZeros(leading: boolean): Handler {
+  const fallback = bitScan(leading);
   return (cpu, insn) => {
+    const supported = leading
+      ? (cpuidLookup(cpu.cpuid, 0x80000001, 0).ecx & CPUID81_ECX.ABM) !== 0
+      : (cpuidLookup(cpu.cpuid, 7, 0).ebx & CPUID7_EBX.BMI1) !== 0;
+    if (!supported) return fallback(cpu, insn);
     const size = insn.osize;
     const bits = size * 8;
     const lo = scanSource(cpu, insn, size);

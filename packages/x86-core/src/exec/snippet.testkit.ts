@@ -1,4 +1,5 @@
 import { Cpu, CR0 } from "../cpu";
+import { CPUID7_EBX, defaultCpuidProfile, withCpuidBits } from "../cpuid";
 import { ARITH_FLAGS } from "../flags";
 import { PhysicalMemory } from "../phys-memory";
 
@@ -37,7 +38,7 @@ export interface Snippet {
 export function snippet(code: number[], regs: Record<number, bigint> = {}, flags = 0): Snippet {
   const mem = new PhysicalMemory({ ramSize: 16 * 1024 * 1024 });
   mem.writeBytes(SNIPPET_CODE, Uint8Array.from([...code, 0xf4]));
-  const cpu = new Cpu(mem);
+  const cpu = new Cpu(mem, { cpuid: withCpuidBits(defaultCpuidProfile(), "7:0", "ebx", CPUID7_EBX.BMI1) });
   cpu.rip = SNIPPET_CODE;
   cpu.setRsp(0x8000);
   for (const [r, v] of Object.entries(regs)) cpu.setReg64(Number(r), v);

@@ -317,15 +317,17 @@ function pshufw(high: boolean) {
     const x = cpu.xmm;
     const d = 4 * insn.reg;
     const q = high ? 2 : 0;
-    const w = (i: number) => {
-      const k = (insn.imm >> (2 * i)) & 3;
-      return (t[q + (k >> 1)]! >>> ((k & 1) << 4)) & 0xffff;
-    };
+    const imm = insn.imm;
     x[d + 2 - q] = t[2 - q]!;
     x[d + 3 - q] = t[3 - q]!;
-    x[d + q] = w(0) | (w(1) << 16);
-    x[d + q + 1] = w(2) | (w(3) << 16);
+    x[d + q] = wordOf(t, q, imm & 3) | (wordOf(t, q, (imm >> 2) & 3) << 16);
+    x[d + q + 1] = wordOf(t, q, (imm >> 4) & 3) | (wordOf(t, q, (imm >> 6) & 3) << 16);
   };
+}
+
+/** Word `k` (0–3) of the qword at dword `q` of `t`. */
+function wordOf(t: Uint32Array, q: number, k: number): number {
+  return (t[q + (k >> 1)]! >>> ((k & 1) << 4)) & 0xffff;
 }
 
 /** 0F C6: SHUFPS — two dwords from the destination, two from the source. */

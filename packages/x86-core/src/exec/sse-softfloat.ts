@@ -109,6 +109,23 @@ export function f32To(x: number): number {
   return CAST_U32F[0]!;
 }
 
+/** Whether binary64 bits `hi:lo` are a NaN. */
+export function isNaN64(lo: number, hi: number): boolean {
+  return (hi & 0x7ff00000) === 0x7ff00000 && ((hi & 0xfffff) | lo) !== 0;
+}
+/** Whether binary64 bits `hi:lo` are a signalling NaN (quiet bit 51 clear). */
+export function isSNaN64(lo: number, hi: number): boolean {
+  return isNaN64(lo, hi) && (hi & 0x80000) === 0;
+}
+/** Whether binary32 bits are a NaN. */
+export function isNaN32(b: number): boolean {
+  return (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0;
+}
+/** Whether binary32 bits are a signalling NaN (quiet bit 22 clear). */
+export function isSNaN32(b: number): boolean {
+  return isNaN32(b) && (b & 0x400000) === 0;
+}
+
 /** The default NaN ("QNaN floating-point indefinite") of binary64, high half. */
 export const QNAN64_HI = 0xfff80000;
 /** The default NaN of binary32. */
