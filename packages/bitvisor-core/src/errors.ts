@@ -1,5 +1,11 @@
 /** Every reason a `BitvisorCoreError` can carry. */
-export const BITVISORCORE_ERROR_CODES = ["INVALID_ARGUMENT", "REGISTRY_FULL", "DUPLICATE_NAME", "STATE"] as const;
+export const BITVISORCORE_ERROR_CODES = [
+  "INVALID_ARGUMENT",
+  "REGISTRY_FULL",
+  "DUPLICATE_NAME",
+  "STATE",
+  "UNSUPPORTED",
+] as const;
 
 /** The code of a {@link BitvisorCoreError}: what kind of host-API misuse it reports. */
 export type BitvisorCoreErrorCode = (typeof BITVISORCORE_ERROR_CODES)[number];

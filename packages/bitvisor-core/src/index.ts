@@ -1,5 +1,6 @@
 export { CpuCurrent } from "./cpu-current";
 export { type Current, GENERAL_REG, type GeneralReg } from "./current";
+export { EPT_MT, EPTE, EPTP_WB_WALK4, type EptFill, EptManager, type EptManagerOptions } from "./ept-manager";
 export { BITVISORCORE_ERROR_CODES, BitvisorCoreError, type BitvisorCoreErrorCode } from "./errors";
 export {
   GphysMapping,
@@ -13,7 +14,9 @@ export {
   type VmmErr,
 } from "./guest-memory";
 export { drvhook } from "./handlers/drvhook";
+export { BitVisor, type BitVisorOptions, BitVisorVcpu, type HypervisorPanic } from "./hypervisor";
 export { LogBuffer, type LogLine } from "./log";
+export { VmmMemory } from "./vmm-memory";
 export {
   GET_VMMCALL_NUMBER,
   VMMCALL_DEFAULT_CAPACITY,
