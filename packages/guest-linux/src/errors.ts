@@ -1,5 +1,12 @@
 /** Every reason a `GuestLinuxError` can carry. */
-export const GUESTLINUX_ERROR_CODES = ["INVALID_ARGUMENT", "OUT_OF_MEMORY", "STATE", "NOT_FOUND"] as const;
+export const GUESTLINUX_ERROR_CODES = [
+  "INVALID_ARGUMENT",
+  "OUT_OF_MEMORY",
+  "STATE",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "UNSUPPORTED",
+] as const;
 
 /** The code of a {@link GuestLinuxError}: what kind of host-API misuse it reports. */
 export type GuestLinuxErrorCode = (typeof GUESTLINUX_ERROR_CODES)[number];
