@@ -7,4 +7,5 @@ export default defineConfig({
   clean: true,
   target: "node20",
   sourcemap: false,
+  external: ["@visorlab/x86-core", "@visorlab/vmx"],
 });

@@ -1,5 +1,5 @@
 /** Every reason a `VmxError` can carry. */
-export const VMX_ERROR_CODES = ["INVALID_ARGUMENT", "UNSUPPORTED", "STATE"] as const;
+export const VMX_ERROR_CODES = ["INVALID_ARGUMENT", "UNSUPPORTED", "STATE", "VM_FAIL"] as const;
 
 /** The code of a {@link VmxError}: what kind of host-API misuse it reports. */
 export type VmxErrorCode = (typeof VMX_ERROR_CODES)[number];
