@@ -1,3 +1,4 @@
+import { attachEpt } from "@visorlab/ept";
 import type { Machine, SliceOutcome, VcpuDriver } from "@visorlab/smp";
 import {
   EXIT_REASON,
@@ -9,7 +10,6 @@ import {
   PIN_BASED,
   PROC_BASED,
   PROC_BASED2,
-  type SecondLevelTranslation,
   VM_ENTRY,
   VM_EXIT,
   type VmExitInfo,
@@ -38,8 +38,8 @@ export interface BitVisorOptions {
   /** The VMM region: RAM hidden from the guest, holding every hypervisor structure. */
   vmmBase: number;
   vmmSize: number;
-  /** Makes the EPT unit of one processor (from `@visorlab/ept`). */
-  createSecondLevel: (vcpu: VmxCpu) => SecondLevelTranslation;
+  /** Plugs the EPT hardware into one processor; default `@visorlab/ept`'s `attachEpt`. */
+  attachEpt?: (vcpu: VmxCpu) => void;
   /** EPT table pages per processor (1024 in the articles' BitVisor). */
   eptPoolPages?: number;
   /** VMM call table capacity (BitVisor: 128). */
@@ -210,7 +210,7 @@ export class BitVisor {
       eptp: ept.eptp,
     });
     vmx.writeField(F.MSR_BITMAP, msrBitmap);
-    vmx.attachSecondLevel(this.opts.createSecondLevel(vmx));
+    (this.opts.attachEpt ?? ((v: VmxCpu) => void attachEpt(v)))(vmx);
     const vcpu = new BitVisorVcpu(this, vmx, ept);
     this.vcpus[cpu.index] = vcpu;
     vmx.onExit = (_vmx, exit) => this.handleExit(vcpu, exit);
