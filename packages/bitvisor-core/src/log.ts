@@ -15,6 +15,7 @@ export interface LogLine {
  */
 export class LogBuffer {
   private readonly lines: LogLine[] = [];
+  private readonly listeners: ((line: LogLine) => void)[] = [];
   private partial = "";
   /** Lines dropped because the ring was full. */
   dropped = 0;
@@ -38,7 +39,17 @@ export class LogBuffer {
     this.push({ stamp, cpu, text });
   }
 
+  /** Calls `fn` with every line as it is written; returns a function that stops it. */
+  onLine(fn: (line: LogLine) => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
   private push(line: LogLine): void {
+    for (const fn of this.listeners) fn(line);
     if (this.lines.length >= this.capacity) {
       this.lines.shift();
       this.dropped++;
