@@ -7,7 +7,7 @@ const HELP = `visorlab — a deterministic simulator of a BitVisor-style hypervi
 
 usage:
   visorlab                      run the default scenario
-  visorlab run <scenario> [options]
+  visorlab run <scenario> [options]   e.g. visorlab run drvhook --target testmod --seed 7
   visorlab list                 describe the scenarios
   visorlab --help
 
@@ -25,7 +25,10 @@ export function main(argv: readonly string[], print: Print): number {
     return 0;
   }
   if (cmd === "list") {
-    for (const s of SCENARIOS) print(`${s.name.padEnd(12)} ${s.summary}`);
+    for (const s of SCENARIOS) {
+      print(`${s.name.padEnd(12)} ${s.summary}${s.isDefault ? " (default)" : ""}`);
+      for (const [k, v] of Object.entries(s.options ?? {})) print(`${"".padEnd(14)}${k.padEnd(16)} ${v}`);
+    }
     return 0;
   }
   if (cmd === undefined) return runScenario(defaultScenario(), [], print);

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -14,20 +14,33 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Per package: a module to import and an expression over it that must hold. */
 const PROBES: Record<string, { dir: string; probe: string }> = {
-  "@visorlab/x86-core": { dir: "packages/x86-core", probe: "new m.X86CoreError('STATE', 'x').code === 'STATE'" },
-  "@visorlab/vmx": { dir: "packages/vmx", probe: "new m.VmxError('STATE', 'x').code === 'STATE'" },
-  "@visorlab/ept": { dir: "packages/ept", probe: "new m.EptError('STATE', 'x').code === 'STATE'" },
-  "@visorlab/smp": { dir: "packages/smp", probe: "new m.SmpError('STATE', 'x').code === 'STATE'" },
+  "@visorlab/x86-core": {
+    dir: "packages/x86-core",
+    probe:
+      "(() => { const mem = new m.PhysicalMemory({ ramSize: 1 << 20 }); mem.writeBytes(0x1000, Uint8Array.of(0xb8, 7, 0, 0, 0, 0xf4)); const cpu = new m.Cpu(mem); cpu.rip = 0x1000; return cpu.run({ maxInstructions: 10 }).reason === 'halt' && cpu.getReg64(0) === 7n; })()",
+  },
+  "@visorlab/vmx": {
+    dir: "packages/vmx",
+    probe: "m.defaultVmxProfile().revisionId > 0 && m.exitReasonName(18) !== undefined",
+  },
+  "@visorlab/ept": {
+    dir: "packages/ept",
+    probe: "typeof m.attachEpt === 'function' && typeof m.walkEpt === 'function'",
+  },
+  "@visorlab/smp": { dir: "packages/smp", probe: "new m.Machine({ cpus: 2, ramSize: 1 << 22 }).cpus.length === 2" },
   "@visorlab/bitvisor-core": {
     dir: "packages/bitvisor-core",
-    probe: "new m.BitvisorCoreError('STATE', 'x').code === 'STATE'",
+    probe: "new m.VmmcallRegistry().register('drvhook', m.drvhook) === 1",
   },
   "@visorlab/guest-linux": {
     dir: "packages/guest-linux",
-    probe: "new m.GuestLinuxError('STATE', 'x').code === 'STATE'",
+    probe: "m.NR.finit_module === 313 && m.NR.init_module === 175",
   },
-  "@visorlab/call-vmm": { dir: "packages/call-vmm", probe: "new m.CallVmmError('NO_VMM', 'x').code === 'NO_VMM'" },
-  "@visorlab/runner": { dir: "apps/runner", probe: "typeof m.main === 'function'" },
+  "@visorlab/call-vmm": {
+    dir: "packages/call-vmm",
+    probe: "m.isCallable({ vmmcallNumber: 4, vmmcallType: 1 }) && !m.isCallable({ vmmcallNumber: 0, vmmcallType: 1 })",
+  },
+  "@visorlab/runner": { dir: "apps/runner", probe: "m.main(['list'], () => {}) === 0" },
 };
 
 describe("npm pack + install in an empty project", () => {
@@ -70,5 +83,15 @@ describe("npm pack + install in an empty project", () => {
     writeFileSync(join(app, "probe.mjs"), script);
     const out = execFileSync(process.execPath, ["probe.mjs"], { cwd: app, encoding: "utf8" });
     expect(out.trim().split("\n")).toEqual(Object.keys(PROBES).map((n) => `ok ${n}`));
+  });
+
+  it("runs the bundled visorlab command from a folder with no node_modules", () => {
+    const dir = join(scratch, "bare");
+    mkdirSync(dir);
+    copyFileSync(join(root, "apps/runner/dist/visorlab.mjs"), join(dir, "visorlab.mjs"));
+    const help = execFileSync(process.execPath, ["visorlab.mjs", "--help"], { cwd: dir, encoding: "utf8" });
+    expect(help).toContain("visorlab run <scenario>");
+    const list = execFileSync(process.execPath, ["visorlab.mjs", "list"], { cwd: dir, encoding: "utf8" });
+    expect(list).toContain("drvhook");
   });
 });
