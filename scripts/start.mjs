@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { pnpm, root, turbo } from "./pnpm.mjs";
 
 pnpm(["install", "--frozen-lockfile"]);
-turbo(["run", "build", "--filter=visorlab...", "--output-logs=errors-only"]);
+turbo(["run", "build", "--filter=@visorlab/runner...", "--output-logs=errors-only"]);
 const r = spawnSync(process.execPath, [join(root, "apps/runner/dist/visorlab.mjs"), ...process.argv.slice(2)], {
   stdio: "inherit",
 });
