@@ -1,24 +1,8 @@
+import { REG } from "@visorlab/x86-core";
 import type { GuestPaging } from "./guest-memory";
 
-/** BitVisor's GENERAL_REG_* numbering (the x86 register numbers). */
-export const GENERAL_REG = {
-  RAX: 0,
-  RCX: 1,
-  RDX: 2,
-  RBX: 3,
-  RSP: 4,
-  RBP: 5,
-  RSI: 6,
-  RDI: 7,
-  R8: 8,
-  R9: 9,
-  R10: 10,
-  R11: 11,
-  R12: 12,
-  R13: 13,
-  R14: 14,
-  R15: 15,
-} as const;
+/** BitVisor's GENERAL_REG_* numbering: the x86 register numbers (x86-core's `REG`). */
+export const GENERAL_REG = REG;
 /** A {@link GENERAL_REG} value. */
 export type GeneralReg = (typeof GENERAL_REG)[keyof typeof GENERAL_REG];
 

@@ -25,6 +25,23 @@ export const RFLAGS = {
   ID: 1 << 21,
 } as const;
 
+/**
+ * Flags POPF and IRET may change in 64-bit mode before the privilege rules
+ * for IF and IOPL are applied (SDM vol. 2, POPF and IRET).
+ */
+export const POPPABLE_FLAGS =
+  RFLAGS.CF |
+  RFLAGS.PF |
+  RFLAGS.AF |
+  RFLAGS.ZF |
+  RFLAGS.SF |
+  RFLAGS.TF |
+  RFLAGS.DF |
+  RFLAGS.OF |
+  RFLAGS.NT |
+  RFLAGS.AC |
+  RFLAGS.ID;
+
 /** The six arithmetic status flags. */
 export const ARITH_FLAGS = RFLAGS.CF | RFLAGS.PF | RFLAGS.AF | RFLAGS.ZF | RFLAGS.SF | RFLAGS.OF;
 

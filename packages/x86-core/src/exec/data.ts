@@ -1,7 +1,7 @@
 import type { Cpu } from "../cpu";
 import type { Insn } from "../decode/insn";
 import { VECTOR } from "../faults";
-import { RFLAGS } from "../flags";
+import { POPPABLE_FLAGS, RFLAGS } from "../flags";
 import { condition } from "./conditions";
 import {
   ea,
@@ -227,20 +227,7 @@ function popf(cpu: Cpu, insn: Insn): void {
   const v = pop(cpu, size);
   const old = cpu.getRflags();
   const iopl = (old & RFLAGS.IOPL) >>> 12;
-  let writable =
-    RFLAGS.CF |
-    RFLAGS.PF |
-    RFLAGS.AF |
-    RFLAGS.ZF |
-    RFLAGS.SF |
-    RFLAGS.TF |
-    RFLAGS.DF |
-    RFLAGS.OF |
-    RFLAGS.NT |
-    RFLAGS.AC |
-    RFLAGS.ID |
-    RFLAGS.IF |
-    RFLAGS.IOPL;
+  let writable = POPPABLE_FLAGS | RFLAGS.IF | RFLAGS.IOPL;
   if (cpu.cpl > 0) writable &= ~RFLAGS.IOPL;
   if (cpu.cpl > iopl) writable &= ~RFLAGS.IF;
   if (size === 2) writable &= 0xffff;

@@ -1,7 +1,7 @@
 import { type Cpu, canonical, type EventKind, SEG } from "../cpu";
 import type { Insn } from "../decode/insn";
 import { VECTOR } from "../faults";
-import { RFLAGS } from "../flags";
+import { POPPABLE_FLAGS, RFLAGS } from "../flags";
 import { addLinear, readMem } from "./operands";
 import type { OpcodeTable } from "./table";
 
@@ -111,18 +111,7 @@ function iret(cpu: Cpu, insn: Insn): void {
   if (Number.isNaN(target)) cpu.fault(VECTOR.GP, 0);
 
   // RFLAGS (SDM vol. 2A, IRET, "RETURN-FROM-..." EFLAGS update rules).
-  let writable =
-    RFLAGS.CF |
-    RFLAGS.PF |
-    RFLAGS.AF |
-    RFLAGS.ZF |
-    RFLAGS.SF |
-    RFLAGS.TF |
-    RFLAGS.DF |
-    RFLAGS.OF |
-    RFLAGS.NT |
-    RFLAGS.AC |
-    RFLAGS.ID;
+  let writable = POPPABLE_FLAGS;
   if (cpl <= (old & RFLAGS.IOPL) >>> 12) writable |= RFLAGS.IF;
   if (cpl === 0) writable |= RFLAGS.IOPL | RFLAGS.VIF | RFLAGS.VIP;
   if (size === 2) writable &= 0xffff;

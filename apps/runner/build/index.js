@@ -1,2 +1,0 @@
-export { main } from "./main";
-export { SCENARIOS } from "./scenarios";
