@@ -7,6 +7,7 @@ import {
   type ThunkFrame,
   type ThunkTable,
   type ThunkValue,
+  VECTOR,
 } from "@visorlab/x86-core";
 import { Creds } from "./cred";
 import { buildE820, E820_TYPE, type E820Entry } from "./e820";
@@ -301,6 +302,8 @@ export class Kernel {
    */
   fn(name: string, impl: KernelFnImpl, opts: { exported?: boolean; local?: boolean } = {}): number {
     const id = this.thunks.register(name, (cpu, frame): ThunkValue | ThunkCoroutine => {
+      // Kernel code runs at CPL 0 only: from user mode the escape is the #UD it is on hardware.
+      if (cpu.cpl !== 0) cpu.fault(VECTOR.UD);
       const a = ARG_REGS.map((r) => cpu.getReg64(r));
       return impl(new KCtx(this, frame), a) as ThunkValue | ThunkCoroutine;
     });

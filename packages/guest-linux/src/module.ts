@@ -1,4 +1,5 @@
 import type { ThunkCoroutine, ThunkValue } from "@visorlab/x86-core";
+import { VECTOR } from "@visorlab/x86-core";
 import { Assembler } from "@visorlab/x86-core/asm";
 import { ERRNO } from "./abi";
 import { emitReplayStubs, REPLAY_STUBS } from "./entry-asm";
@@ -243,11 +244,8 @@ export class Modules {
     if (id === undefined) {
       id = this.k.thunks.register(`${name}:${slot.symbol}`, (cpu, frame): ThunkValue | ThunkCoroutine => {
         const inst = this.instanceAt(cpu.insnStart);
-        if (inst === undefined)
-          throw new GuestLinuxError(
-            "STATE",
-            `thunk of module ${name} ran outside its text at 0x${cpu.getRip().toString(16)}`,
-          );
+        // A module function runs at CPL 0 from its own text; anywhere else the escape is a #UD.
+        if (inst === undefined || cpu.cpl !== 0) return cpu.fault(VECTOR.UD);
         const args = [7, 6, 2, 1, 8, 9].map((r) => cpu.getReg64(r));
         return this.runSlot(new ModuleContext(this, inst, frame), slot.key, args) as ThunkCoroutine;
       });
@@ -553,8 +551,9 @@ export class Modules {
       if (val !== null && val.length >= 2 && val.startsWith('"') && val.endsWith('"')) val = val.slice(1, -1);
       const p = inst.params.get(key);
       if (p === undefined) {
-        yield* c.printk(`\x014${inst.name}: Unknown parameter \`${key}'\n`);
-        return -ERRNO.ENOENT;
+        // Linux ≥ 4.x (unknown_module_param_cb): warn and load the module anyway.
+        yield* c.printk(`\x014${inst.name}: unknown parameter '${key}' ignored\n`);
+        continue;
       }
       if (p.type === "string") {
         if (val === null) return -ERRNO.EINVAL;

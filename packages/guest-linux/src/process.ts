@@ -1,4 +1,5 @@
 import type { ThunkCoroutine, ThunkValue } from "@visorlab/x86-core";
+import { VECTOR } from "@visorlab/x86-core";
 import { Assembler, eax } from "@visorlab/x86-core/asm";
 import { NR } from "./abi";
 import { rootCred, userCred } from "./cred";
@@ -75,6 +76,7 @@ export class Processes {
     if (this.programs.has(def.name))
       throw new GuestLinuxError("ALREADY_EXISTS", `program ${def.name} is already registered`);
     const entryId = this.k.thunks.register(`user:${def.name}`, (cpu, frame): ThunkValue | ThunkCoroutine => {
+      if (cpu.cpl !== 3) cpu.fault(VECTOR.UD); // a program runs in user mode only
       const t = this.k.sched.current[cpu.index]!;
       const u = new UserContext(t, frame);
       return u.runMain() as ThunkCoroutine;
@@ -94,6 +96,7 @@ export class Processes {
     if (this.userText === null) {
       if (this.sigtrampId === 0)
         this.sigtrampId = this.k.thunks.register("user:sigtramp", (cpu, frame): ThunkValue | ThunkCoroutine => {
+          if (cpu.cpl !== 3) cpu.fault(VECTOR.UD);
           const t = this.k.sched.current[cpu.index]!;
           return new UserContext(t, frame).runSignalHandler() as ThunkCoroutine;
         });
