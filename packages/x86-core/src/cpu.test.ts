@@ -45,3 +45,47 @@ describe("CPUID-gated encodings", () => {
     expect(cpu.getRflags() & RFLAGS.ZF).toBe(RFLAGS.ZF);
   });
 });
+
+describe("non-canonical stack addresses", () => {
+  function observe(code: number[], rsp: bigint) {
+    const { cpu, mem } = machine(code);
+    cpu.setReg64(REG.RSP, rsp);
+    cpu.setReg64(REG.RAX, 0x1122334455667788n);
+    const seen: [number, number | null][] = [];
+    cpu.events.exception = (c, vector, errorCode) => {
+      seen.push([vector, errorCode]);
+      return c.exit("fault");
+    };
+    const stop = cpu.run({ maxInstructions: 10 });
+    return { cpu, mem, seen, stop };
+  }
+
+  it("PUSH with RSP just past the canonical range raises #SS(0) and writes nothing", () => {
+    // push rax ; hlt — RSP = 0x0000_8000_0000_1008 is not canonical (bit 47 set, bits 63:48 clear).
+    const { cpu, mem, seen, stop } = observe([0x50, 0xf4], 0x0000_8000_0000_1008n);
+    expect(seen).toEqual([[12, 0]]);
+    expect(stop).toEqual({ reason: "exit", payload: "fault" });
+    expect(cpu.getReg64(REG.RSP)).toBe(0x0000_8000_0000_1008n);
+    expect(cpu.getRip()).toBe(0x1000n);
+    expect(mem.read64(0x1000)).not.toBe(0x1122334455667788n);
+  });
+
+  it("RET from a non-canonical RSP raises #SS(0) instead of reading the wrapped address", () => {
+    const { seen, cpu } = observe([0xc3], 0x0000_8000_0000_1000n);
+    expect(seen).toEqual([[12, 0]]);
+    expect(cpu.getRip()).toBe(0x1000n);
+  });
+});
+
+describe("error codes of faults during event delivery", () => {
+  it("sets EXT in the #GP error code when a hardware exception's gate names a selector past the GDT limit", async () => {
+    const { longModeMachine, writeIdtGate, LONG_MODE_LAYOUT: L } = await import("./testing/index");
+    const { mem, cpu } = longModeMachine();
+    writeIdtGate(mem, L.IDT, 6, { target: L.HANDLERS + 16 * 6, selector: 0x80 }); // beyond the GDT
+    mem.writeBytes(L.KERNEL_CODE, Uint8Array.of(0x0f, 0x0b)); // ud2
+    expect(cpu.run({ maxInstructions: 10 })).toEqual({ reason: "halt" });
+    expect(cpu.getRip()).toBe(BigInt(L.HANDLERS + 16 * 13 + 1)); // the #GP handler's HLT
+    const rsp = cpu.getRsp();
+    expect(mem.read64(rsp)).toBe(0x81n); // selector 0x80 | EXT
+  });
+});

@@ -721,6 +721,8 @@ export class Cpu {
   }
 
   private translateSlow(lin: number, kind: AccessKind, user: boolean): number {
+    // Every architectural path checks canonicality itself; this backstop makes a wrap impossible.
+    if (!(lin >= -TWO47 && lin < TWO47)) throw new Fault(VECTOR.GP, 0);
     const vpn = Math.floor(lin / PAGE_SIZE);
     const off = lin & 0xfff;
     let gpaPage: number;
@@ -1132,7 +1134,7 @@ export class Cpu {
     const tableBase = selector & 4 ? this.ldtrBase : this.gdtrBase;
     const limit = selector & 4 ? this.ldtrLimit : this.gdtrLimit;
     const idx = selector & 0xfff8;
-    if (idx + 7 > limit) throw new Fault(VECTOR.GP, selector & 0xfffc);
+    if (idx + 7 > limit) throw new Fault(VECTOR.GP, (selector & 0xfffc) | (errForNull & 1)); // keep EXT
     const lo = this.readSup32(tableBase + idx);
     const hi = this.readSup32(tableBase + idx + 4);
     const attr = ((hi >>> 8) & 0xff) | (((hi >>> 20) & 0xf) << 12);

@@ -183,19 +183,41 @@ function test(cpu: Cpu, insn: Insn, b: number, bHi: number): void {
   aluOp(cpu, ALU.AND, size, a, size === 8 ? cpu.hi : 0, b, bHi);
 }
 
-/** Applies `fn` to the r/m operand in place (read-modify-write). */
-function unaryRm(cpu: Cpu, insn: Insn, fn: (size: number, a: number, aHi: number) => number): void {
-  const size = insn.osize;
-  if (insn.mod === 3) {
-    const a = getReg(cpu, insn.rm, size, insn.rex);
-    const r = fn(size, a, size === 8 ? cpu.hi : 0);
-    setReg(cpu, insn.rm, size, r, cpu.hi, insn.rex);
-  } else {
-    const lin = rmwAddress(cpu, insn, size);
-    const a = readMem(cpu, lin, size);
-    const r = fn(size, a, size === 8 ? cpu.hi : 0);
-    writeMem(cpu, lin, size, r, cpu.hi);
+/** The in-place unary operations of groups 3 and 4/5. */
+const UNARY = { NOT: 0, NEG: 1, INC: 2, DEC: 3 } as const;
+
+function unary(cpu: Cpu, kind: number, size: number, a: number, aHi: number): number {
+  switch (kind) {
+    case UNARY.NOT: // no flags
+      if (size === 8) {
+        cpu.hi = ~aHi >>> 0;
+        return ~a >>> 0;
+      }
+      return (~a & maskOf(size)) >>> 0;
+    case UNARY.NEG:
+      return aluOp(cpu, ALU.SUB, size, 0, 0, a, aHi);
+    case UNARY.INC:
+      return incDec(cpu, size, a, aHi, 1);
+    default:
+      return incDec(cpu, size, a, aHi, -1);
   }
+}
+
+/** A handler applying a unary operation to the r/m operand in place (read-modify-write); allocates nothing per run. */
+function unaryRm(kind: number): (cpu: Cpu, insn: Insn) => void {
+  return (cpu, insn) => {
+    const size = insn.osize;
+    if (insn.mod === 3) {
+      const a = getReg(cpu, insn.rm, size, insn.rex);
+      const r = unary(cpu, kind, size, a, size === 8 ? cpu.hi : 0);
+      setReg(cpu, insn.rm, size, r, cpu.hi, insn.rex);
+    } else {
+      const lin = rmwAddress(cpu, insn, size);
+      const a = readMem(cpu, lin, size);
+      const r = unary(cpu, kind, size, a, size === 8 ? cpu.hi : 0);
+      writeMem(cpu, lin, size, r, cpu.hi);
+    }
+  };
 }
 
 /** Registers the family. */
@@ -233,30 +255,11 @@ export function registerAlu(t: OpcodeTable): void {
     };
     t.group(g, 0, testImm);
     t.group(g, 1, testImm);
-    t.group(
-      g,
-      2,
-      (cpu, insn) =>
-        unaryRm(cpu, insn, (size, a, aHi) => {
-          // NOT: no flags.
-          if (size === 8) {
-            cpu.hi = ~aHi >>> 0;
-            return ~a >>> 0;
-          }
-          return (~a & maskOf(size)) >>> 0;
-        }),
-      { lockable: true },
-    );
-    t.group(g, 3, (cpu, insn) => unaryRm(cpu, insn, (size, a, aHi) => aluOp(cpu, ALU.SUB, size, 0, 0, a, aHi)), {
-      lockable: true,
-    });
+    t.group(g, 2, unaryRm(UNARY.NOT), { lockable: true });
+    t.group(g, 3, unaryRm(UNARY.NEG), { lockable: true });
   }
   for (const g of [0xfe, 0xff]) {
-    t.group(g, 0, (cpu, insn) => unaryRm(cpu, insn, (size, a, aHi) => incDec(cpu, size, a, aHi, 1)), {
-      lockable: true,
-    });
-    t.group(g, 1, (cpu, insn) => unaryRm(cpu, insn, (size, a, aHi) => incDec(cpu, size, a, aHi, -1)), {
-      lockable: true,
-    });
+    t.group(g, 0, unaryRm(UNARY.INC), { lockable: true });
+    t.group(g, 1, unaryRm(UNARY.DEC), { lockable: true });
   }
 }

@@ -2,7 +2,7 @@ import type { Cpu } from "../cpu";
 import type { Insn } from "../decode/insn";
 import { VECTOR } from "../faults";
 import { condition } from "./conditions";
-import { ea, getReg, jumpAbsolute, jumpRelative, push, readMem, setReg, splitLinear } from "./operands";
+import { ea, getReg, jumpAbsolute, jumpRelative, push, readMem, setReg, splitLinear, stackAddress } from "./operands";
 import type { OpcodeTable } from "./table";
 
 /**
@@ -49,7 +49,7 @@ function jmpRm(cpu: Cpu, insn: Insn): void {
 }
 
 function ret(cpu: Cpu, insn: Insn): void {
-  const rsp = cpu.getRsp();
+  const rsp = stackAddress(cpu, cpu.getRsp(), 8);
   const lo = cpu.read64(rsp);
   const hi = cpu.hi;
   const top = hi >> 15;
@@ -118,7 +118,7 @@ function enter(cpu: Cpu, insn: Insn): void {
 /** C9: LEAVE — RSP = RBP, then pop RBP. */
 function leave(cpu: Cpu, insn: Insn): void {
   const size = insn.osize;
-  const rbp = (cpu.gpr[11]! | 0) * 4294967296 + cpu.gpr[10]!;
+  const rbp = stackAddress(cpu, (cpu.gpr[11]! | 0) * 4294967296 + cpu.gpr[10]!, size);
   const v = size === 8 ? cpu.read64(rbp) : cpu.read16(rbp);
   const hi = cpu.hi;
   cpu.setRsp(rbp + size);

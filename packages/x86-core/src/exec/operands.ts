@@ -191,9 +191,18 @@ export function rmwAddress(cpu: Cpu, insn: Insn, size: number): number {
   return lin;
 }
 
+/**
+ * Checks a stack access of `size` bytes at `addr` (a signed number from RSP or
+ * RBP): a non-canonical address raises #SS(0), never wraps (SDM vol. 1, 3.3.7.1).
+ */
+export function stackAddress(cpu: Cpu, addr: number, size: number): number {
+  if (addr < -140737488355328 || addr + size > 140737488355328) cpu.fault(VECTOR.SS, 0);
+  return addr;
+}
+
 /** Pushes a value of `size` (2 or 8) bytes. */
 export function push(cpu: Cpu, size: number, lo: number, hi: number): void {
-  const rsp = cpu.getRsp() - size;
+  const rsp = stackAddress(cpu, cpu.getRsp() - size, size);
   if (size === 8) cpu.write64(rsp, lo, hi);
   else cpu.write16(rsp, lo);
   cpu.setRsp(rsp);
@@ -201,7 +210,7 @@ export function push(cpu: Cpu, size: number, lo: number, hi: number): void {
 
 /** Pops a value of `size` (2 or 8) bytes (64-bit: high half in `cpu.hi`). */
 export function pop(cpu: Cpu, size: number): number {
-  const rsp = cpu.getRsp();
+  const rsp = stackAddress(cpu, cpu.getRsp(), size);
   const v = size === 8 ? cpu.read64(rsp) : cpu.read16(rsp);
   cpu.setRsp(rsp + size);
   return v;
