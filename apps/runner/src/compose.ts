@@ -1,5 +1,5 @@
 import { BitVisor } from "@visorlab/bitvisor-core";
-import { GuestLinux, type ModuleDefinition, type ProgramDefinition } from "@visorlab/guest-linux";
+import { GuestLinux, KERNEL_VM, type ModuleDefinition, type ProgramDefinition } from "@visorlab/guest-linux";
 import { Machine } from "@visorlab/smp";
 import { ThunkTable } from "@visorlab/x86-core";
 
@@ -15,7 +15,7 @@ export interface ComposeOptions {
   cpus: number;
   /** Randomize the guest kernel's placement (KASLR). */
   kaslr?: boolean;
-  /** RAM in bytes (default 256 MiB); the top 64 MiB are the VMM region. */
+  /** RAM in bytes (default 192 MiB for the guest plus the VMM region at the top). */
   ramSize?: number;
   modules?: readonly ModuleDefinition[];
   programs?: readonly ProgramDefinition[];
@@ -31,8 +31,15 @@ export interface Composed {
 }
 
 const MiB = 1024 * 1024;
-/** Size of the VMM region at the top of RAM (the guest's e820 map leaves it out). */
-export const VMM_REGION_SIZE = 64 * MiB;
+/**
+ * Size of the VMM region at the top of RAM (the guest's e820 map leaves it
+ * out): 64 MiB, or more for many processors — each takes its EPT pool (1024
+ * pages, as in the articles' BitVisor) plus VMXON, VMCS and MSR-bitmap pages.
+ */
+export function vmmRegionSize(cpus: number): number {
+  const perCpu = (1024 + 4) * 4096;
+  return Math.max(64 * MiB, Math.ceil((cpus * perCpu + 4 * MiB) / (2 * MiB)) * 2 * MiB);
+}
 
 /**
  * Builds the machine the way BitVisor runs: N processors on one physical
@@ -41,17 +48,20 @@ export const VMM_REGION_SIZE = 64 * MiB;
  * non-root operation with pass-through EPT.
  */
 export function composeMachine(opts: ComposeOptions): Composed {
-  const ramSize = opts.ramSize ?? 256 * MiB;
+  const vmmSize = vmmRegionSize(opts.cpus);
+  const ramSize = opts.ramSize ?? 192 * MiB + vmmSize;
   const thunks = new ThunkTable();
   const machine = new Machine({ cpus: opts.cpus, ramSize, seed: opts.seed, thunks });
-  const vmmBase = ramSize - VMM_REGION_SIZE;
+  const vmmBase = ramSize - vmmSize;
   const guest = new GuestLinux({
     mem: machine.mem,
     cpus: machine.cpus,
     thunks,
     seed: opts.seed,
     kaslr: opts.kaslr ?? false,
-    reserved: { base: vmmBase, size: VMM_REGION_SIZE },
+    // The articles' kernels (3.x–4.4) put the direct map at 0xffff880000000000.
+    directMapBase: KERNEL_VM.DIRECT_MAP_LEGACY,
+    reserved: { base: vmmBase, size: vmmSize },
     lapic: true,
     raiseInterrupt: (cpu, vector) => {
       machine.apic(cpu).acceptFixed(vector);
@@ -62,7 +72,7 @@ export function composeMachine(opts: ComposeOptions): Composed {
   for (const m of opts.modules ?? []) guest.installModule(m);
   for (const p of opts.programs ?? []) guest.installProgram(p);
   guest.boot();
-  const hv = new BitVisor({ machine, vmmBase, vmmSize: VMM_REGION_SIZE });
+  const hv = new BitVisor({ machine, vmmBase, vmmSize });
   hv.log.onLine((l) => timeline.push({ source: "hypervisor", text: l.text }));
   return { machine, guest, hv, timeline };
 }

@@ -52,13 +52,28 @@ function defaultScenario(): Scenario {
 }
 
 function runScenario(s: Scenario, args: readonly string[], print: Print): number {
-  const opts = parseOptions(args);
+  const opts = parseOptions(
+    args,
+    Object.keys(s.options ?? {}).map((k) => k.split(" ")[0]!.slice(2)),
+  );
   if (typeof opts === "string") {
     print(`visorlab: ${opts}`);
     return 2;
   }
-  return s.run(opts, print);
+  try {
+    return s.run(opts, print);
+  } catch (e) {
+    // A layer refused the configuration (typed errors carry a code): report it, no stack trace.
+    if (e instanceof Error && typeof (e as { code?: unknown }).code === "string") {
+      print(`visorlab: ${e.name}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
 }
+
+/** Processors the machine can have (xAPIC ids 0..254). */
+export const MAX_CPUS = 255;
 
 /** Options every scenario understands. */
 export interface ScenarioOptions {
@@ -68,7 +83,7 @@ export interface ScenarioOptions {
   extra: Record<string, string>;
 }
 
-function parseOptions(args: readonly string[]): ScenarioOptions | string {
+function parseOptions(args: readonly string[], extras: readonly string[]): ScenarioOptions | string {
   const o: ScenarioOptions = { seed: 1, cpus: 2, json: false, extra: {} };
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? "";
@@ -76,12 +91,18 @@ function parseOptions(args: readonly string[]): ScenarioOptions | string {
     else if (a.startsWith("--")) {
       const v = args[++i];
       if (v === undefined) return `option ${a} needs a value`;
-      if (a === "--seed" || a === "--cpus") {
+      if (a === "--seed") {
         const n = Number(v);
-        if (!Number.isInteger(n) || n < (a === "--cpus" ? 1 : 0)) return `option ${a} needs a whole number, got ${v}`;
-        if (a === "--seed") o.seed = n;
-        else o.cpus = n;
-      } else o.extra[a.slice(2)] = v;
+        if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(n))
+          return `option --seed needs a whole number below 2^53, got ${v}`;
+        o.seed = n;
+      } else if (a === "--cpus") {
+        const n = Number(v);
+        if (!/^[0-9]+$/.test(v) || n < 1 || n > MAX_CPUS)
+          return `option --cpus needs a number from 1 to ${MAX_CPUS}, got ${v}`;
+        o.cpus = n;
+      } else if (extras.includes(a.slice(2))) o.extra[a.slice(2)] = v;
+      else return `unknown option ${a}`;
     } else return `unexpected argument ${JSON.stringify(a)}`;
   }
   return o;

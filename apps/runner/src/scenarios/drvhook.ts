@@ -92,7 +92,12 @@ function readGuest64(c: Composed, linear: bigint): bigint | null {
 /** The `visorlab run drvhook` scenario: prints the merged logs, exits 0 only when the addresses agree. */
 export function drvhookScenario(opts: ScenarioOptions, print: Print): number {
   const target = opts.extra.target ?? "testmod";
-  const kaslr = opts.extra.kaslr === "on" || opts.extra.kaslr === "1";
+  const k = opts.extra.kaslr ?? "off";
+  if (!["on", "off", "1", "0"].includes(k)) {
+    print(`visorlab: option --kaslr takes on or off, got ${k}`);
+    return 2;
+  }
+  const kaslr = k === "on" || k === "1";
   const r = runDrvhook({ seed: opts.seed, cpus: opts.cpus, target, kaslr });
   const timeline = r.composed.timeline;
   if (opts.json) {
