@@ -1040,10 +1040,10 @@ export class Cpu {
         ((isContributory(first) && isContributory(second)) ||
           (first === VECTOR.PF && (second === VECTOR.PF || isContributory(second))))
       ) {
-        return this.deliverEvent(VECTOR.DF, 0, 0, "exception");
+        return this.deliverException(VECTOR.DF, 0, 0, 0);
       }
-      if (second === VECTOR.PF) this.cr2 = e.address;
-      return this.deliverEvent(second, hasErrorCode(second) ? (e.errorCode ?? 0) : null, 0, "exception");
+      // The nested exception is an exception like any other: interceptors (a VMX exception bitmap) see it.
+      return this.deliverException(second, e.errorCode, e.address, 0);
     }
   }
 
