@@ -58,12 +58,23 @@ export function isGuestRam(map: GuestPhysMap, gpa: number, len: number): boolean
   return end <= map.vmmBase || gpa >= map.vmmBase + map.vmmSize;
 }
 
+/** What a guest page walk found (the fields `translate` needs). */
+interface Walked {
+  phys: number;
+  writable: boolean;
+  user: boolean;
+  noExec: boolean;
+  entryAddrs: number[];
+  entryLo: number[];
+}
+
 /** Result of a linear-address translation. */
 export type LinearTranslation = { err: typeof VMMERR.SUCCESS; gpa: number } | { err: Exclude<VmmErr, 0> };
 
 /**
  * Accesses guest memory the way BitVisor's `read_linearaddr_*` /
- * `write_linearaddr_*` do: walk the guest's 4-level tables from CR3 in
+ * `write_linearaddr_*` do: walk the guest's 2-, 3- or 4-level tables (by
+ * CR4.PAE and EFER.LMA, as its cpu_mmu.c) from CR3 in
  * guest-physical memory, check the access (U/S, R/W with CR0.WP, NX), set the
  * accessed bits on every level and the dirty bit on the leaf for writes as a
  * side effect, and return an error — never inject a #PF — when the page is not
@@ -77,16 +88,18 @@ export class GuestMemory {
 
   /** Translates a guest-linear address (an unsigned 64-bit bigint) to guest-physical. */
   translate(paging: GuestPaging, linear: bigint, access: LinearAccess = {}): LinearTranslation {
-    const lin = canonicalOf(linear);
-    if (Number.isNaN(lin)) return { err: VMMERR.NONCANONICAL };
-    if ((paging.cr0 & CR0.PG) === 0) return { err: VMMERR.SUCCESS, gpa: lin < 0 ? lin + 2 ** 48 : lin };
-    const nxe = (paging.efer & EFER.NXE) !== 0;
-    const w = walkPageTables((a) => this.mem.read(a, 4), paging.cr3, lin, {
-      nxe,
-      pge: (paging.cr4 & CR4.PGE) !== 0,
-      maxPhysAddr: 46,
-    });
-    if (!w.ok) return { err: w.faultBits & 8 ? VMMERR.PAGE_BAD_RESERVED_BIT : VMMERR.PAGE_NOT_PRESENT };
+    const lma = (paging.efer & EFER.LMA) !== 0;
+    if ((paging.cr0 & CR0.PG) === 0) {
+      // Paging off: linear = physical, 32 bits wide outside long mode.
+      const flat = Number(linear & (lma ? 0xffffffffffffn : 0xffffffffn));
+      return { err: VMMERR.SUCCESS, gpa: flat };
+    }
+    const w = lma
+      ? this.walk4(paging, linear)
+      : (paging.cr4 & CR4.PAE) !== 0
+        ? this.walkPae(paging, Number(linear & 0xffffffffn))
+        : this.walk2(paging, Number(linear & 0xffffffffn));
+    if (typeof w === "number") return { err: w as Exclude<VmmErr, 0> };
     if (access.user && !w.user) return { err: VMMERR.PAGE_NOT_ACCESSIBLE };
     if (access.write && !w.writable && ((paging.cr0 & CR0.WP) !== 0 || access.user))
       return { err: VMMERR.PAGE_NOT_ACCESSIBLE };
@@ -99,6 +112,86 @@ export class GuestMemory {
       if (v !== lo) this.mem.write(w.entryAddrs[k]!, 4, v >>> 0);
     }
     return { err: VMMERR.SUCCESS, gpa: w.phys };
+  }
+
+  /** IA-32e: the 4-level walk x86-core's MMU uses. */
+  private walk4(paging: GuestPaging, linear: bigint): Walked | VmmErr {
+    const lin = canonicalOf(linear);
+    if (Number.isNaN(lin)) return VMMERR.NONCANONICAL;
+    const w = walkPageTables((a) => this.mem.read(a, 4), paging.cr3, lin, {
+      nxe: (paging.efer & EFER.NXE) !== 0,
+      pge: (paging.cr4 & CR4.PGE) !== 0,
+      maxPhysAddr: 46,
+    });
+    if (!w.ok) return w.faultBits & 8 ? VMMERR.PAGE_BAD_RESERVED_BIT : VMMERR.PAGE_NOT_PRESENT;
+    return w;
+  }
+
+  /**
+   * 32-bit paging (SDM vol. 3A, 4.3): a page directory and page tables of
+   * 4-byte entries, 4 MiB pages when CR4.PSE and PDE.PS are set.
+   */
+  private walk2(paging: GuestPaging, lin: number): Walked | VmmErr {
+    const out: Walked = { phys: 0, writable: true, user: true, noExec: false, entryAddrs: [], entryLo: [] };
+    const pdeAddr = (paging.cr3 & 0xfffff000) + ((lin >>> 22) & 0x3ff) * 4;
+    const pde = this.mem.read(pdeAddr, 4) >>> 0;
+    if (!this.level(out, pdeAddr, pde)) return VMMERR.PAGE_NOT_PRESENT;
+    if (pde & 0x80 && paging.cr4 & CR4.PSE) {
+      if (pde & 0x00200000) return VMMERR.PAGE_BAD_RESERVED_BIT; // bit 21
+      // Bits 20:13 hold physical-address bits 39:32 (PSE-36/40).
+      out.phys = ((pde >>> 13) & 0xff) * 2 ** 32 + (pde & 0xffc00000) + (lin & 0x3fffff);
+      return out;
+    }
+    const pteAddr = (pde & 0xfffff000) + ((lin >>> 12) & 0x3ff) * 4;
+    const pte = this.mem.read(pteAddr, 4) >>> 0;
+    if (!this.level(out, pteAddr, pte)) return VMMERR.PAGE_NOT_PRESENT;
+    out.phys = (pte & 0xfffff000) + (lin & 0xfff);
+    return out;
+  }
+
+  /**
+   * PAE paging (SDM vol. 3A, 4.4): four PDPTEs at CR3[31:5] (no U/S or R/W
+   * there), then 8-byte PDEs and PTEs with XD when EFER.NXE is set.
+   */
+  private walkPae(paging: GuestPaging, lin: number): Walked | VmmErr {
+    const out: Walked = { phys: 0, writable: true, user: true, noExec: false, entryAddrs: [], entryLo: [] };
+    const nxe = (paging.efer & EFER.NXE) !== 0;
+    const pdpteAddr = (paging.cr3 & 0xffffffe0) + ((lin >>> 30) & 3) * 8;
+    const pdpte = this.mem.read64(pdpteAddr);
+    if ((pdpte & 1n) === 0n) return VMMERR.PAGE_NOT_PRESENT;
+    if ((pdpte & 0x1e6n) !== 0n || pdpte >> 46n !== 0n) return VMMERR.PAGE_BAD_RESERVED_BIT;
+    let table = Number(pdpte & 0x3ffffffff000n);
+    for (const level of [2, 1] as const) {
+      const shift = level === 2 ? 21 : 12;
+      const ea = table + ((lin >>> shift) & 0x1ff) * 8;
+      const e = this.mem.read64(ea);
+      const lo = Number(e & 0xffffffffn);
+      if (!this.level(out, ea, lo)) return VMMERR.PAGE_NOT_PRESENT;
+      if ((e >> 46n) & (nxe ? 0x1ffffn : 0x3ffffn)) return VMMERR.PAGE_BAD_RESERVED_BIT;
+      if (nxe && e >> 63n) out.noExec = true;
+      const frame = Number(e & 0x3ffffffff000n);
+      if (level === 2 && lo & 0x80) {
+        if (lo & 0x1fe000) return VMMERR.PAGE_BAD_RESERVED_BIT; // bits 20:13
+        out.phys = frame - (frame % 0x200000) + (lin & 0x1fffff);
+        return out;
+      }
+      if (level === 1) {
+        out.phys = frame + (lin & 0xfff);
+        return out;
+      }
+      table = frame;
+    }
+    return VMMERR.PAGE_NOT_PRESENT;
+  }
+
+  /** Records one present entry's rights; false when it is not present. */
+  private level(out: Walked, addr: number, lo: number): boolean {
+    if ((lo & 1) === 0) return false;
+    if ((lo & 2) === 0) out.writable = false;
+    if ((lo & 4) === 0) out.user = false;
+    out.entryAddrs.push(addr);
+    out.entryLo.push(lo >>> 0);
+    return true;
   }
 
   /** Reads `size` bytes (1, 2, 4, 8) at a guest-linear address, page by page. */

@@ -227,3 +227,42 @@ describe("GuestMemory (read_linearaddr / write_linearaddr / mapmem_gphys)", () =
     expect(() => map?.read(2, 2)).toThrow(BitvisorCoreError);
   });
 });
+
+describe("GuestMemory walks 2- and 3-level tables too (BitVisor's cpu_mmu.c)", () => {
+  it("32-bit paging: 4 KiB through a page table, 4 MiB with CR4.PSE, A/D set, R/W honoured", () => {
+    const mem = new PhysicalMemory({ ramSize: RAM });
+    const gmm = new GuestMemory(mem, { ramSize: RAM, vmmBase: VMM_BASE, vmmSize: VMM_SIZE });
+    const pd = 0x10000;
+    const pt = 0x11000;
+    mem.write(pd + (0x400000 >>> 22) * 4, 4, pt | 0x7); // PDE → page table
+    mem.write(pt + ((0x401000 >>> 12) & 0x3ff) * 4, 4, 0x300000 | 0x5); // read-only page
+    mem.write(pd + (0x800000 >>> 22) * 4, 4, 0xc00000 | 0x87); // 4 MiB page
+    const paging = { cr0: 0x80010001, cr3: pd, cr4: 0x10, efer: 0 }; // PG|WP|PE, PSE
+    expect(gmm.translate(paging, 0x401234n)).toEqual({ err: VMMERR.SUCCESS, gpa: 0x300234 });
+    expect(mem.read(pt + 4, 4) & 0x20).toBe(0x20);
+    expect(gmm.translate(paging, 0x401234n, { write: true }).err).toBe(VMMERR.PAGE_NOT_ACCESSIBLE);
+    expect(gmm.translate(paging, 0x923456n, { write: true })).toEqual({ err: VMMERR.SUCCESS, gpa: 0xd23456 });
+    expect(mem.read(pd + 2 * 4, 4) & 0x60).toBe(0x60);
+    expect(gmm.translate(paging, 0x1000n).err).toBe(VMMERR.PAGE_NOT_PRESENT);
+    // The linear address is 32 bits wide: the high half is dropped, as in BitVisor's u32 linear.
+    expect(gmm.translate(paging, 0x1_0040_1234n)).toEqual({ err: VMMERR.SUCCESS, gpa: 0x300234 });
+  });
+
+  it("PAE paging: PDPTEs from CR3[31:5], 2 MiB and 4 KiB pages, XD with EFER.NXE, reserved PDPTE bits", () => {
+    const mem = new PhysicalMemory({ ramSize: RAM });
+    const gmm = new GuestMemory(mem, { ramSize: RAM, vmmBase: VMM_BASE, vmmSize: VMM_SIZE });
+    const pdpt = 0x20020; // 32-byte aligned
+    const pd = 0x21000;
+    const pt = 0x22000;
+    mem.write64(pdpt + 1 * 8, BigInt(pd) | 1n); // 1 GiB..2 GiB
+    mem.write64(pd + 0 * 8, BigInt(pt) | 0x7n);
+    mem.write64(pt + 5 * 8, 0x345000n | 0x7n | (1n << 63n)); // XD
+    mem.write64(pd + 1 * 8, 0x600000n | 0x87n); // 2 MiB page
+    const paging = { cr0: 0x80000001, cr3: pdpt, cr4: 0x20, efer: 0x800 }; // PAE, NXE
+    expect(gmm.translate(paging, 0x40005abcn)).toEqual({ err: VMMERR.SUCCESS, gpa: 0x345abc });
+    expect(gmm.translate(paging, 0x40005abcn, { exec: true }).err).toBe(VMMERR.PAGE_NOT_EXECUTABLE);
+    expect(gmm.translate(paging, 0x40212345n)).toEqual({ err: VMMERR.SUCCESS, gpa: 0x612345 });
+    mem.write64(pdpt, 0x30000n | 0x3n); // R/W is reserved in a PAE PDPTE
+    expect(gmm.translate(paging, 0x1000n).err).toBe(VMMERR.PAGE_BAD_RESERVED_BIT);
+  });
+});
