@@ -1,9 +1,10 @@
-import type { Cpu } from "../cpu";
+import { type Cpu, SEG } from "../cpu";
 import type { Insn } from "../decode/insn";
 import { VECTOR } from "../faults";
 import { POPPABLE_FLAGS, RFLAGS } from "../flags";
 import { condition } from "./conditions";
 import {
+  addLinear,
   ea,
   getReg,
   immediate,
@@ -22,7 +23,8 @@ import type { OpcodeTable } from "./table";
 /**
  * Data movement: MOV (88–8C, 8E, A0–A3, B0–BF, C6, C7), LEA, MOVZX, MOVSX,
  * MOVSXD, XCHG, PUSH/POP, PUSHF/POPF, LAHF/SAHF, CBW family, CWD family,
- * CMOVcc, SETcc, BSWAP, XLAT, NOP forms, MOV to/from segment registers.
+ * CMOVcc, SETcc, BSWAP, XLAT, NOP forms, MOV to/from segment registers,
+ * LSS/LFS/LGS.
  */
 
 function movRmReg(cpu: Cpu, insn: Insn): void {
@@ -364,6 +366,26 @@ export function loadDataSegment(cpu: Cpu, s: number, sel: number): void {
   cpu.segBase[s] = d.base;
 }
 
+/**
+ * 0F B2 / B4 / B5: LSS, LFS, LGS r, m16:16/32/64 (SDM vol. 2A, "LDS/LES/LFS/LGS/LSS")
+ * — the offset (operand size: 16, 32, or 64 with REX.W) then the selector
+ * after it. The segment register is loaded as MOV Sreg does and only then the
+ * general register, which a failed load leaves alone. A register operand is
+ * #UD. LSS does not inhibit interrupts the way MOV SS does.
+ */
+function loadFarPointer(s: number): (cpu: Cpu, insn: Insn) => void {
+  return (cpu, insn) => {
+    if (insn.mod === 3) cpu.fault(VECTOR.UD);
+    const size = insn.osize;
+    const lin = ea(cpu, insn);
+    const lo = readMem(cpu, lin, size);
+    const hi = size === 8 ? cpu.hi : 0;
+    const sel = cpu.read16(addLinear(cpu, lin, size));
+    loadDataSegment(cpu, s, sel);
+    setReg(cpu, insn.reg, size, lo, hi, insn.rex);
+  };
+}
+
 /** Registers the family. */
 export function registerData(t: OpcodeTable): void {
   t.op(0x88, movRmReg);
@@ -406,6 +428,9 @@ export function registerData(t: OpcodeTable): void {
   }
   for (let op = 0x1c8; op <= 0x1cf; op++) t.op(op, bswap);
   t.op(0xd7, xlat);
+  t.op(0x1b2, loadFarPointer(SEG.SS));
+  t.op(0x1b4, loadFarPointer(SEG.FS));
+  t.op(0x1b5, loadFarPointer(SEG.GS));
   // Multi-byte NOP (0F 1F /0) and the reserved-NOP hint space 0F 18–1F (prefetch hints).
   for (let op = 0x118; op <= 0x11f; op++) t.op(op, () => {});
   t.op(0x10d, () => {}); // PREFETCHW

@@ -26,16 +26,13 @@ import type { OpcodeTable } from "./table";
 
 /**
  * SSE/SSE2 floating point (SDM vol. 2): ADD SUB MUL DIV SQRT MIN MAX in the
- * PS/PD/SS/SD forms, CMPPS/PD/SS/SD, COMISS/SD and UCOMISS/SD (the
- * conversions are in sse-convert.ts). NaN
+ * PS/PD/SS/SD forms, CMPPS/PD/SS/SD, COMISS/SD and UCOMISS/SD, RCPPS/SS and
+ * RSQRTPS/SS (the conversions are in sse-convert.ts). NaN
  * operands follow SDM vol. 1, table 4-7 (the first source operand's NaN wins,
  * quieted); invalid operations produce the default NaN; all rounding modes,
  * DAZ/FTZ and the six exception flags are exact (sse-softfloat.ts). A handler
  * computes every lane into staging, then raises #XM if an unmasked exception
  * occurred (the destination is then left alone), then writes.
- *
- * Not implemented (#UD): RCPPS/SS and RSQRTPS/SS (their approximations are
- * model-specific tables).
  */
 
 const { NONE, P66, PF3, PF2 } = MANDATORY;
@@ -281,6 +278,48 @@ function comis(double: boolean, signaling: boolean) {
   };
 }
 
+// ---------------------------------------------------------------- approximations
+
+/**
+ * One binary32 lane of RCP (1/x) or RSQRT (1/√x), bits in and out (SDM vol.
+ * 2B, RCPPS and RSQRTPS). Architecturally these are approximations with
+ * |relative error| ≤ 1.5 · 2^-12 that Intel reads from model-specific tables;
+ * here they are the exact values rounded to binary32 (through binary64:
+ * relative error below 2^-23), which meets the bound but differs from a real
+ * processor's bits in the low dozen significand bits (RCPPS of 1.0 is
+ * 0x3F7FF000 on Intel, 1.0 here; sse-approx-native.test.ts checks both
+ * against the bound).
+ * The operands the SDM defines exactly: ±0 and denormals (read as ±0) → ±∞;
+ * RCP of ±∞ → ±0; RSQRT of +∞ → +0; RSQRT of anything negative below −0 →
+ * the default NaN; a NaN → itself, quieted; an RCP result that would be tiny
+ * (below 2^-126) → 0 of the operand's sign. MXCSR (rounding, DAZ/FTZ, flags)
+ * plays no part and nothing is raised.
+ */
+function approximateLane(rsqrt: boolean, b: number): number {
+  const sign = b & 0x80000000;
+  const exp = (b >>> 23) & 0xff;
+  if (exp === 0xff) {
+    if (b & 0x7fffff) return (b | 0x400000) >>> 0;
+    return rsqrt && sign ? QNAN32 : sign >>> 0;
+  }
+  if (exp === 0) return (sign | 0x7f800000) >>> 0;
+  if (rsqrt && sign) return QNAN32;
+  const x = f32From(b);
+  const r = f32To(Math.fround(rsqrt ? 1 / Math.sqrt(x) : 1 / x));
+  return ((r & 0x7f800000) === 0 ? sign : r) >>> 0;
+}
+
+/** 0F 53 / F3 0F 53: RCPPS / RCPSS; 0F 52 / F3 0F 52: RSQRTPS / RSQRTSS. The scalar forms keep lanes 1–3. */
+function approximate(rsqrt: boolean, scalar: boolean) {
+  return (cpu: Cpu, insn: Insn) => {
+    sseCheck(cpu);
+    const t = scalar ? loadSrc32(cpu, insn) : loadSrc128(cpu, insn, true);
+    const x = cpu.xmm;
+    const d = 4 * insn.reg;
+    for (let l = 0; l < (scalar ? 1 : 4); l++) x[d + l] = approximateLane(rsqrt, t[l]!);
+  };
+}
+
 /** Registers the family. */
 export function registerSseFp(t: OpcodeTable): void {
   const forms = [
@@ -303,4 +342,8 @@ export function registerSseFp(t: OpcodeTable): void {
   t.sse(0x12f, NONE, comis(false, true));
   t.sse(0x12e, P66, comis(true, false));
   t.sse(0x12f, P66, comis(true, true));
+  t.sse(0x153, NONE, approximate(false, false));
+  t.sse(0x153, PF3, approximate(false, true));
+  t.sse(0x152, NONE, approximate(true, false));
+  t.sse(0x152, PF3, approximate(true, true));
 }

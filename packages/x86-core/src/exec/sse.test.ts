@@ -306,3 +306,104 @@ describe("SSE data movement and state", () => {
     expect(cpu.getReg64(REG.RAX)).toBe(0xfc20n); // the NUL at 37, and the zeros after "tail" from 42
   });
 });
+
+describe("RCPPS/RCPSS and RSQRTPS/RSQRTSS", () => {
+  const f32 = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  const lanes = (...v: number[]) => v.reduce((acc, x, i) => acc | (BigInt(x >>> 0) << BigInt(32 * i)), 0n);
+  const RCPPS = [0x0f, 0x53, 0xc1];
+  const RCPSS = [0xf3, 0x0f, 0x53, 0xc1];
+  const RSQRTPS = [0x0f, 0x52, 0xc1];
+  const RSQRTSS = [0xf3, 0x0f, 0x52, 0xc1];
+
+  /** Runs `code` (xmm0 ← op xmm1) with xmm1 = `src` and xmm0 = `dst`; returns xmm0. */
+  function run(code: number[], src: bigint, dst = 0n, mxcsr = 0x1f80): bigint {
+    const { cpu, seen } = machine(code);
+    setXmm(cpu, 0, dst);
+    setXmm(cpu, 1, src);
+    cpu.mxcsr = mxcsr;
+    cpu.run({ maxInstructions: 10 });
+    expect(seen).toEqual([]);
+    expect(cpu.mxcsr).toBe(mxcsr); // no flags, whatever is unmasked
+    return getXmm(cpu, 0);
+  }
+
+  it("return the binary32-rounded 1/x and 1/√x per lane; the scalar forms keep lanes 1–3", () => {
+    expect(run(RCPPS, lanes(f32(2), f32(-4), f32(3), f32(0.1)))).toBe(
+      lanes(0x3f00_0000, 0xbe80_0000, f32(1 / 3), f32(1 / Math.fround(0.1))),
+    );
+    expect(run(RSQRTPS, lanes(f32(4), f32(16), f32(2), f32(2 ** -126)))).toBe(
+      lanes(0x3f00_0000, 0x3e80_0000, f32(Math.SQRT1_2), f32(2 ** 63)),
+    );
+    const dst = lanes(0x1111_1111, 0x2222_2222, 0x3333_3333, 0x4444_4444);
+    expect(run(RCPSS, lanes(f32(8), 1, 2, 3), dst)).toBe(lanes(0x3e00_0000, 0x2222_2222, 0x3333_3333, 0x4444_4444));
+    expect(run(RSQRTSS, lanes(f32(0.25), 1, 2, 3), dst, 0)).toBe(
+      lanes(0x4000_0000, 0x2222_2222, 0x3333_3333, 0x4444_4444),
+    );
+  });
+
+  it("special operands as the SDM defines them: ±0 and denormals → ±∞, NaNs quieted, tiny reciprocals flushed", () => {
+    // RCP: +0, -denormal, -∞, SNaN.
+    expect(run(RCPPS, lanes(0, 0x8040_0000, 0xff80_0000, 0x7f80_0001), 0n, 0)).toBe(
+      lanes(0x7f80_0000, 0xff80_0000, 0x8000_0000, 0x7fc0_0001),
+    );
+    // RCP: 2^127 and -2^127 (reciprocal below 2^-126: ±0), 2^126 (2^-126, normal), QNaN.
+    expect(run(RCPPS, lanes(0x7f00_0000, 0xff00_0000, 0x7e80_0000, 0xffc0_1234))).toBe(
+      lanes(0, 0x8000_0000, 0x0080_0000, 0xffc0_1234),
+    );
+    // RSQRT: -1, -∞ (default NaN), -0 and -denormal (-∞), then +∞ (+0), +denormal (+∞), SNaN.
+    expect(run(RSQRTPS, lanes(0xbf80_0000, 0xff80_0000, 0x8000_0000, 0x8000_0001))).toBe(
+      lanes(0xffc0_0000, 0xffc0_0000, 0xff80_0000, 0xff80_0000),
+    );
+    expect(run(RSQRTPS, lanes(0x7f80_0000, 0x0000_0001, 0xff80_0042, f32(1)), 0n, 0)).toBe(
+      lanes(0, 0x7f80_0000, 0xffc0_0042, 0x3f80_0000),
+    );
+  });
+
+  it("stay within the architectural bound |relative error| ≤ 1.5 · 2^-12 for operands in [2^-126, 2^126]", () => {
+    let s = 0x1234_5678;
+    const next = () => {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      return s >>> 0;
+    };
+    const bound = 1.5 * 2 ** -12;
+    for (let i = 0; i < 2000; i++) {
+      // Positive normal operands whose reciprocal is normal too (the bound does not cover flushed results).
+      const bits = [next(), next(), next(), next()].map((b) => 0x0080_0000 + (b % (0x7e80_0000 - 0x0080_0000 + 1)));
+      const xs = bits.map((b) => new Float32Array(new Uint32Array([b]).buffer)[0]!);
+      for (const [code, f] of [
+        [RCPPS, (x: number) => 1 / x],
+        [RSQRTPS, (x: number) => 1 / Math.sqrt(x)],
+      ] as const) {
+        const r = run(code, lanes(...bits));
+        for (let l = 0; l < 4; l++) {
+          const got = new Float32Array(new Uint32Array([Number((r >> BigInt(32 * l)) & 0xffff_ffffn)]).buffer)[0]!;
+          const exact = f(xs[l]!);
+          expect(Math.abs(got - exact) / exact, `${code === RCPPS ? "rcp" : "rsqrt"}(${xs[l]})`).toBeLessThanOrEqual(
+            bound,
+          );
+        }
+      }
+    }
+  });
+
+  it("RCPPS/RSQRTPS need an aligned m128, the SS forms read an unaligned m32; 66/F2 forms are #UD", () => {
+    const { cpu, seen, mem } = machine([0x0f, 0x53, 0x00, 0xf3, 0x0f, 0x52, 0x08, 0x0f, 0x52, 0x00]); // rcpps xmm0,[rax]; rsqrtss xmm1,[rax]; rsqrtps xmm0,[rax]
+    mem.write(DATA + 4, 4, f32(64));
+    cpu.setReg64(REG.RAX, BigInt(DATA + 4));
+    cpu.run({ maxInstructions: 10 });
+    expect(seen).toEqual([{ vector: VECTOR.GP, errorCode: 0 }]);
+    cpu.rip = CODE + 3;
+    seen.length = 0;
+    cpu.run({ maxInstructions: 10 });
+    expect(seen).toEqual([{ vector: VECTOR.GP, errorCode: 0 }]);
+    expect(cpu.getRip()).toBe(BigInt(CODE + 7));
+    expect(cpu.xmm[4]).toBe(f32(0.125));
+    for (const pfx of [0x66, 0xf2]) {
+      const m = machine([pfx, 0x0f, 0x53, 0xc1]);
+      m.cpu.run({ maxInstructions: 10 });
+      expect(m.seen).toEqual([{ vector: VECTOR.UD, errorCode: null }]);
+    }
+  });
+});

@@ -6,8 +6,8 @@ import { INTERCEPT } from "../extensions";
 import { PhysicalMemory } from "../phys-memory";
 import { longModeMachine } from "../testing/index";
 
-// MOV to/from control and debug registers, CLTS, LMSW, SMSW, INVLPG, INVD and
-// WBINVD (SDM vol. 2; vol. 3A 2.5, 4.10.4). An exception ends the run through
+// MOV to/from control and debug registers, CLTS, LMSW, SMSW, INVLPG, INVD,
+// WBINVD and WAIT's CR0.MP/TS check (SDM vol. 2; vol. 3A 2.5, 4.10.4). An exception ends the run through
 // cpu.events.exception; a UD2 appended to the code marks normal completion.
 
 const CODE = 0x1000;
@@ -312,6 +312,30 @@ describe("CLTS, LMSW, SMSW", () => {
     });
     expect(exec(cpu, (a) => a.db([0x0f, 0x01, 0xf0]))).toEqual(OK);
     expect(info).toBe(0x500);
+  });
+});
+
+describe("WAIT/FWAIT", () => {
+  it("is #NM when CR0.MP and CR0.TS are both set (at any CPL), otherwise a no-op; CR0.EM plays no part", () => {
+    const cpu = flat();
+    const nm = { fault: { vector: 7, error: null, rip: CODE } };
+    const cases: [number, typeof OK | typeof nm][] = [
+      [CR0.MP | CR0.TS, nm],
+      [CR0.MP | CR0.TS | CR0.EM, nm],
+      [CR0.TS, OK],
+      [CR0.TS | CR0.EM, OK],
+      [CR0.MP, OK],
+      [CR0.MP | CR0.EM, OK],
+    ];
+    for (const [bits, outcome] of cases) {
+      for (const cpl of [0, 3] as const) {
+        cpu.cr0 = (CR0_RESET & ~(CR0.MP | CR0.TS | CR0.EM)) | bits;
+        expect(
+          exec(cpu, (a) => a.db([0x9b]), cpl),
+          `CR0 ${cpu.cr0.toString(16)} CPL ${cpl}`,
+        ).toEqual(outcome);
+      }
+    }
   });
 });
 

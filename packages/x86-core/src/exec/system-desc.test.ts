@@ -245,3 +245,131 @@ describe("PUSH and POP FS/GS", () => {
     expect(cpu.getRsp()).toBe(sp);
   });
 });
+
+describe("LAR and LSL", () => {
+  /**
+   * Switches to a GDT holding, after the standard entries: 0x38 conforming
+   * code (DPL 0); 0x40 byte-granular data (DPL 3, limit 0x12345, not
+   * present); 0x48 a 64-bit call gate (DPL 3); 0x58 a 64-bit interrupt gate;
+   * 0x68 a TSS whose upper half has a non-zero type; 0x78 an LDT (DPL 3,
+   * limit 0x2f); 0x88 a 16-bit call gate (valid only outside IA-32e mode);
+   * 0x90 a TSS whose upper half lies beyond the limit (0x97).
+   */
+  function withSystemDescriptors(cpu: Cpu, mem: PhysicalMemory): void {
+    const gdt = DATA + 0x3000;
+    for (let k = 0; k < 0x38; k += 4) mem.write(gdt + k, 4, mem.read(L.GDT + k, 4));
+    writeDwords(mem, gdt + 0x38, segmentDescriptor({ code: true, dpl: 0, conforming: true }));
+    writeDwords(mem, gdt + 0x40, [0x2345, 0x0041_7300]);
+    writeDwords(mem, gdt + 0x48, [(SELECTORS.KERNEL_CS << 16) | 0x5678, 0x1234_ec00, 0, 0]);
+    writeDwords(mem, gdt + 0x58, [(SELECTORS.KERNEL_CS << 16) | 0x5678, 0x1234_8e00, 0, 0]);
+    const tss = systemDescriptor(0x9, L.TSS, TSS_SIZE - 1);
+    writeDwords(mem, gdt + 0x68, [tss[0], tss[1], tss[2], 0x0000_0900]);
+    writeDwords(mem, gdt + 0x78, systemDescriptor(0x2, DATA + 0x2000, 0x2f, 3));
+    writeDwords(mem, gdt + 0x88, [(SELECTORS.KERNEL_CS << 16) | 0x5678, 0x0000_e400]);
+    writeDwords(mem, gdt + 0x90, tss.slice(0, 2));
+    cpu.gdtrBase = gdt;
+    cpu.gdtrLimit = 0x97;
+  }
+
+  const SENTINEL = 0xdead_beef_cafe_babdn;
+
+  /**
+   * Runs `[prefix…] 0F op /r` with ModRM C8 (reg ECX, r/m EAX) on selector `sel`
+   * in AX and RCX = {@link SENTINEL}; returns ZF and RCX.
+   */
+  function probe(
+    cpu: Cpu,
+    mem: PhysicalMemory,
+    op: 0x02 | 0x03,
+    sel: number,
+    cpl: 0 | 3 = 0,
+    prefix: number[] = [],
+  ): [boolean, bigint] {
+    cpu.setReg64(1, SENTINEL);
+    const r = exec(
+      cpu,
+      mem,
+      (a) =>
+        a
+          .mov(ax, sel)
+          .db([...prefix, 0x0f, op, 0xc8])
+          .pushfq()
+          .pop(rbx),
+      cpl,
+    );
+    expect(r).toEqual(OK);
+    return [(cpu.getReg64(3) & 0x40n) !== 0n, cpu.getReg64(1)];
+  }
+  const LAR = 0x02;
+  const LSL = 0x03;
+  const unchanged: [boolean, bigint] = [false, SENTINEL];
+
+  it("LAR loads the second dword masked by 00F0FF00h (FF00h for 16 bits), zero-extended; ZF = 1", () => {
+    const { cpu, mem } = longModeMachine();
+    expect(probe(cpu, mem, LAR, SELECTORS.KERNEL_CS)).toEqual([true, 0x00a0_9b00n]);
+    expect(probe(cpu, mem, LAR, SELECTORS.KERNEL_DS, 0, [0x48])).toEqual([true, 0x00c0_9300n]);
+    expect(probe(cpu, mem, LAR, SELECTORS.USER_DS, 0, [0x66])).toEqual([true, 0xdead_beef_cafe_f300n]);
+    expect(probe(cpu, mem, LAR, SELECTORS.TSS)).toEqual([true, 0x8b00n]); // the busy TSS of longModeMachine
+    expect(probe(cpu, mem, LAR, SELECTORS.USER_CS, 3)).toEqual([true, 0x00a0_fb00n]);
+  });
+
+  it("LSL loads the byte limit (page-granular limits scaled), 16 bits with 66h, zero-extended otherwise", () => {
+    const { cpu, mem } = longModeMachine();
+    expect(probe(cpu, mem, LSL, SELECTORS.KERNEL_DS)).toEqual([true, 0xffff_ffffn]);
+    expect(probe(cpu, mem, LSL, SELECTORS.KERNEL_CS, 0, [0x48])).toEqual([true, 0xffff_ffffn]);
+    expect(probe(cpu, mem, LSL, SELECTORS.USER_DS, 0, [0x66])).toEqual([true, 0xdead_beef_cafe_ffffn]);
+    expect(probe(cpu, mem, LSL, SELECTORS.TSS)).toEqual([true, BigInt(TSS_SIZE - 1)]);
+    withSystemDescriptors(cpu, mem);
+    expect(probe(cpu, mem, LSL, 0x43)).toEqual([true, 0x12345n]); // not present: still reported
+    expect(probe(cpu, mem, LSL, 0x7b, 3)).toEqual([true, 0x2fn]);
+  });
+
+  it("clear ZF and leave the destination alone for null, out-of-table and invisible selectors", () => {
+    const { cpu, mem } = longModeMachine();
+    for (const op of [LAR, LSL] as const) {
+      expect(probe(cpu, mem, op, 0)).toEqual(unchanged);
+      expect(probe(cpu, mem, op, 3)).toEqual(unchanged);
+      expect(probe(cpu, mem, op, 0x38)).toEqual(unchanged); // beyond the GDT limit (0x37)
+      expect(probe(cpu, mem, op, 0x0c)).toEqual(unchanged); // TI = 1, no LDT
+      expect(probe(cpu, mem, op, SELECTORS.KERNEL_DS | 3)).toEqual(unchanged); // RPL 3 > DPL 0
+      expect(probe(cpu, mem, op, SELECTORS.KERNEL_CS, 3)).toEqual(unchanged); // CPL 3 > DPL 0
+      expect(probe(cpu, mem, op, SELECTORS.TSS, 3)).toEqual(unchanged); // system segments too
+    }
+  });
+
+  it("accept conforming code at any CPL and RPL, and not-present segments", () => {
+    const { cpu, mem } = longModeMachine();
+    withSystemDescriptors(cpu, mem);
+    expect(probe(cpu, mem, LAR, 0x3b, 3)).toEqual([true, 0x00a0_9f00n]);
+    expect(probe(cpu, mem, LSL, 0x3b, 3)).toEqual([true, 0xffff_ffffn]);
+    expect(probe(cpu, mem, LAR, 0x43, 3)).toEqual([true, 0x0040_7300n]);
+  });
+
+  it("take only the IA-32e system types: LDT and 64-bit TSS for both, 64-bit call gates for LAR alone", () => {
+    const { cpu, mem } = longModeMachine();
+    withSystemDescriptors(cpu, mem);
+    expect(probe(cpu, mem, LAR, 0x78)).toEqual([true, 0xe200n]);
+    expect(probe(cpu, mem, LAR, 0x48, 3)).toEqual([true, 0x0030_ec00n]); // bits 23:20: the gate's offset 23:20
+    expect(probe(cpu, mem, LSL, 0x48)).toEqual(unchanged); // a call gate has no limit
+    for (const op of [LAR, LSL] as const) {
+      expect(probe(cpu, mem, op, 0x58)).toEqual(unchanged); // interrupt gate
+      expect(probe(cpu, mem, op, 0x88)).toEqual(unchanged); // 16-bit call gate: reserved in IA-32e mode
+      expect(probe(cpu, mem, op, 0x68)).toEqual(unchanged); // upper half's type not zero
+      expect(probe(cpu, mem, op, 0x90)).toEqual(unchanged); // upper half beyond the limit
+      expect(probe(cpu, mem, op, 0x70)).toEqual(unchanged); // the upper half of a 16-byte descriptor
+    }
+  });
+
+  it("read a 16-bit selector from memory; a bad address faults, a LOCK prefix is #UD", () => {
+    const { cpu, mem } = longModeMachine();
+    mem.write(DATA, 4, 0xffff_0000 | SELECTORS.KERNEL_CS);
+    cpu.setReg64(1, SENTINEL);
+    expect(exec(cpu, mem, (a) => a.mov(rax, DATA).db([0x0f, 0x02, 0x08]))).toEqual(OK); // lar ecx, [rax]
+    expect(cpu.getReg64(1)).toBe(0x00a0_9b00n);
+    expect(exec(cpu, mem, (a) => a.mov(rax, 0x0000_8000_0000_0000n).db([0x0f, 0x03, 0x08]))).toMatchObject(
+      fault(13, 0),
+    );
+    expect(exec(cpu, mem, (a) => a.mov(rax, 0x10_0000).db([0x0f, 0x03, 0x08]))).toMatchObject(fault(14, 0));
+    expect(exec(cpu, mem, (a) => a.db([0xf0, 0x0f, 0x02, 0x08]))).toMatchObject(fault(6, null));
+  });
+});

@@ -9,9 +9,9 @@ import type { OpcodeTable } from "./table";
 
 /**
  * Descriptor tables and system segments in 64-bit mode: LGDT, LIDT, SGDT,
- * SIDT (0F 01 /0–/3), SLDT, STR, LLDT, LTR, VERR, VERW (0F 00 /0–/5), and
- * PUSH/POP FS/GS (0F A0, A1, A8, A9). SDM vol. 2, each instruction; vol. 3A,
- * 3.5 and 7.2.3 for the 16-byte system descriptors.
+ * SIDT (0F 01 /0–/3), SLDT, STR, LLDT, LTR, VERR, VERW (0F 00 /0–/5), LAR,
+ * LSL (0F 02, 0F 03) and PUSH/POP FS/GS (0F A0, A1, A8, A9). SDM vol. 2,
+ * each instruction; vol. 3A, 3.5 and 7.2.3 for the 16-byte system descriptors.
  *
  *   16-byte LDT / TSS descriptor (64-bit mode):
  *   +0  limit 15:0 | base 15:0 << 16
@@ -131,6 +131,16 @@ function ltr(cpu: Cpu, insn: Insn): void {
 }
 
 /**
+ * Whether `sel` names a descriptor LAR, LSL, VERR and VERW may read: not
+ * null, and its `size` bytes inside the GDT, or inside a usable LDT. These
+ * instructions clear ZF instead of faulting when it does not.
+ */
+function inDescriptorTable(cpu: Cpu, sel: number, size: 8 | 16): boolean {
+  if ((sel & 0xfffc) === 0 || (sel & 4 && cpu.ldtrSel === 0)) return false;
+  return (sel & 0xfff8) + size - 1 <= (sel & 4 ? cpu.ldtrLimit : cpu.gdtrLimit);
+}
+
+/**
  * 0F 00 /4, /5: VERR / VERW r/m16 — ZF ← 1 when the segment is readable
  * (VERR) or writable (VERW) at the current CPL and the selector's RPL:
  * non-null, inside its table, a code or data segment, and for data and
@@ -140,8 +150,7 @@ function verify(write: boolean): (cpu: Cpu, insn: Insn) => void {
   return (cpu, insn) => {
     const sel = readRm(cpu, insn, 2);
     let ok = false;
-    const limit = sel & 4 ? cpu.ldtrLimit : cpu.gdtrLimit;
-    if ((sel & 0xfffc) !== 0 && (sel & 0xfff8) + 7 <= limit && !(sel & 4 && cpu.ldtrSel === 0)) {
+    if (inDescriptorTable(cpu, sel, 8)) {
       const d = cpu.readDescriptor(sel);
       const type = d.attr & 0x1f;
       const isCode = (type & 0x18) === 0x18;
@@ -152,9 +161,73 @@ function verify(write: boolean): (cpu: Cpu, insn: Insn) => void {
         ok = dplOk && accessOk;
       }
     }
-    const f = cpu.getRflags();
-    cpu.rflags = ok ? f | RFLAGS.ZF : f & ~RFLAGS.ZF;
+    setZf(cpu, ok);
   };
+}
+
+function setZf(cpu: Cpu, on: boolean): void {
+  const f = cpu.getRflags();
+  cpu.rflags = on ? f | RFLAGS.ZF : f & ~RFLAGS.ZF;
+}
+
+/**
+ * System descriptor types LAR and LSL accept in IA-32e mode (besides every
+ * code and data segment), as a bit mask by type: LDT (2), available and
+ * busy 64-bit TSS (9, B), and for LAR the 64-bit call gate (C). SDM vol. 2A,
+ * LAR table 3-52 and LSL table 3-55.
+ */
+const LSL_SYSTEM_TYPES = (1 << 0x2) | (1 << 0x9) | (1 << 0xb);
+const LAR_SYSTEM_TYPES = LSL_SYSTEM_TYPES | (1 << 0xc);
+
+/**
+ * The descriptor LAR / LSL report for `sel`, or null when they clear ZF:
+ * outside its table; a system type not in `systemTypes`; a 16-byte system
+ * descriptor whose upper half lies outside the table or has a non-zero
+ * type field (bits 12:8 of its last dword, as the LSL table's note and
+ * AMD's LAR/LSL pages require); not a conforming code segment and
+ * DPL < max(CPL, RPL). The present bit is not checked. Reading the table
+ * may still fault (#PF).
+ */
+function inspectedDescriptor(cpu: Cpu, sel: number, systemTypes: number): { attr: number; limit: number } | null {
+  if (!inDescriptorTable(cpu, sel, 8)) return null;
+  const d = cpu.readDescriptor(sel);
+  const type = d.attr & 0x1f;
+  if ((type & 0x10) === 0) {
+    if (((systemTypes >>> type) & 1) === 0 || !inDescriptorTable(cpu, sel, 16)) return null;
+    const upper = cpu.readSup32((sel & 4 ? cpu.ldtrBase : cpu.gdtrBase) + (sel & 0xfff8) + 12);
+    if ((upper & 0x1f00) !== 0) return null;
+  }
+  const conformingCode = (type & 0x1c) === 0x1c;
+  if (!conformingCode && ((d.attr >>> 5) & 3) < Math.max(cpu.cpl, sel & 3)) return null;
+  return d;
+}
+
+/**
+ * 0F 02: LAR r, r/m16 — ZF ← 1 and the access rights of the descriptor's
+ * second dword: masked by FF00h for a 16-bit destination, by 00F0FF00h
+ * otherwise (type, S, DPL, P, AVL, L, D/B, G; bits 19:16 are undefined and
+ * read as 0 here), zero-extended to 64 bits. ZF ← 0 and the destination is
+ * left alone when {@link inspectedDescriptor} refuses it.
+ */
+function lar(cpu: Cpu, insn: Insn): void {
+  const d = inspectedDescriptor(cpu, readRm(cpu, insn, 2), LAR_SYSTEM_TYPES);
+  if (d !== null) {
+    const rights = ((d.attr & 0xff) << 8) | (((d.attr >>> 12) & 0xf) << 20);
+    setReg(cpu, insn.reg, insn.osize, insn.osize === 2 ? rights & 0xff00 : rights, 0, insn.rex);
+  }
+  setZf(cpu, d !== null);
+}
+
+/**
+ * 0F 03: LSL r, r/m16 — ZF ← 1 and the segment limit in bytes (a page-granular
+ * limit is scaled: limit · 4096 + FFFh), truncated to 16 bits for a 16-bit
+ * destination, zero-extended to 64 bits; ZF ← 0 otherwise, as for LAR
+ * (call gates have no limit and are refused).
+ */
+function lsl(cpu: Cpu, insn: Insn): void {
+  const d = inspectedDescriptor(cpu, readRm(cpu, insn, 2), LSL_SYSTEM_TYPES);
+  if (d !== null) setReg(cpu, insn.reg, insn.osize, insn.osize === 2 ? d.limit & 0xffff : d.limit >>> 0, 0, insn.rex);
+  setZf(cpu, d !== null);
 }
 
 /** 0F A0 / 0F A8: PUSH FS / PUSH GS — the selector, zero-extended to the operand size (64 or 16 bits). */
@@ -173,7 +246,7 @@ function popSeg(seg: number): (cpu: Cpu, insn: Insn) => void {
   };
 }
 
-/** Registers the 0F 00 group and PUSH/POP FS/GS; returns the group-7 memory forms it implements. */
+/** Registers the 0F 00 group, LAR, LSL and PUSH/POP FS/GS; returns the group-7 memory forms it implements. */
 export function registerDescriptorTables(t: OpcodeTable): Record<number, (cpu: Cpu, insn: Insn) => void> {
   t.group(0x100, 0, storeSelector("ldtr"));
   t.group(0x100, 1, storeSelector("tr"));
@@ -181,6 +254,8 @@ export function registerDescriptorTables(t: OpcodeTable): Record<number, (cpu: C
   t.group(0x100, 3, ltr);
   t.group(0x100, 4, verify(false));
   t.group(0x100, 5, verify(true));
+  t.op(0x102, lar);
+  t.op(0x103, lsl);
   t.op(0x1a0, pushSeg(SEG.FS));
   t.op(0x1a8, pushSeg(SEG.GS));
   t.op(0x1a1, popSeg(SEG.FS));

@@ -6,7 +6,7 @@ import { INTERCEPT } from "../extensions";
 import { MSR, readMsr, writeMsr } from "../msr";
 import { PhysicalMemory } from "../phys-memory";
 
-// CPUID, RDTSC, RDTSCP, RDMSR, WRMSR (SDM vol. 2) and the MSRs of msr.ts, on an
+// CPUID, RDTSC, RDTSCP, RDPMC, RDMSR, WRMSR (SDM vol. 2) and the MSRs of msr.ts, on an
 // unpaged processor. Every exception ends the run through cpu.events.exception;
 // a UD2 appended to the code marks normal completion.
 
@@ -145,6 +145,38 @@ describe("RDTSC and RDTSCP", () => {
     exec(cpu, (a) => a.rdtsc().mov(rbx, rax).rdtscp());
     expect(seen).toEqual([0x131, 0x101]);
     expect(cpu.getReg64(3)).toBe(7n);
+  });
+});
+
+describe("RDPMC", () => {
+  it("is #GP(0) for every counter index, since CPUID leaf 0Ah advertises none; EDX:EAX stay", () => {
+    const { cpu } = machine();
+    expect(exec(cpu, (a) => a.mov(eax, 0xa).mov(ecx, 0).cpuid())).toEqual(OK);
+    expect([0, 3, 1, 2].map((r) => cpu.getReg64(r))).toEqual([0n, 0n, 0n, 0n]); // version 0, no counters
+    cpu.setReg64(0, ALL_ONES);
+    cpu.setReg64(2, ALL_ONES);
+    const rdpmc = [0x0f, 0x33];
+    for (const index of [0, 1, 0x4000_0000, 0x4000_0001]) {
+      expect(exec(cpu, (a) => a.mov(ecx, index).db(rdpmc))).toEqual(GP0(CODE + 5));
+      cpu.cr4 |= CR4.PCE;
+      expect(exec(cpu, (a) => a.mov(ecx, index).db(rdpmc), 3)).toEqual(GP0(CODE + 5));
+      cpu.cr4 &= ~CR4.PCE;
+    }
+    expect([cpu.getReg64(0), cpu.getReg64(2)]).toEqual([ALL_ONES, ALL_ONES]);
+  });
+
+  it("reaches INTERCEPT.OTHER (info 0x133) after the CPL/CR4.PCE check, before the counter lookup", () => {
+    const { cpu } = machine();
+    const seen: number[] = [];
+    cpu.intercept(INTERCEPT.OTHER, (c, _insn, info) => {
+      seen.push(info);
+      c.setReg64(0, 0x1234n);
+      return true;
+    });
+    expect(exec(cpu, (a) => a.mov(ecx, 0).db([0x0f, 0x33]), 3)).toEqual(GP0(CODE + 5));
+    expect(seen).toEqual([]);
+    expect(exec(cpu, (a) => a.mov(ecx, 0).db([0x0f, 0x33]))).toEqual(OK);
+    expect([seen, cpu.getReg64(0)]).toEqual([[0x133], 0x1234n]);
   });
 });
 

@@ -7,9 +7,9 @@ import { readMsr, writeMsr } from "../msr";
 import type { OpcodeTable } from "./table";
 
 /**
- * Processor identification, time-stamp counter and MSR access: CPUID, RDTSC,
- * RDTSCP, RDMSR, WRMSR (SDM vol. 2A/2B, each instruction). MSR semantics are
- * in ../msr.ts.
+ * Processor identification, time-stamp counter, performance counters and MSR
+ * access: CPUID, RDTSC, RDTSCP, RDPMC, RDMSR, WRMSR (SDM vol. 2A/2B, each
+ * instruction). MSR semantics are in ../msr.ts.
  */
 
 const TWO32 = 4294967296;
@@ -64,6 +64,20 @@ function rdtscp(cpu: Cpu, insn: Insn): void {
   set32(cpu, 1, cpu.tscAux);
 }
 
+/**
+ * 0F 33: RDPMC, EDX:EAX ← performance counter ECX. #GP(0) at CPL > 0 with
+ * CR4.PCE = 0; then the interceptor (INTERCEPT.OTHER, `info` = 0x133: that
+ * privilege check has priority over a VM exit, SDM vol. 3C, 26.1.1); then
+ * #GP(0) for an index that names no counter — which is every index: x86-core
+ * models no performance-monitoring counters (the default profile's CPUID leaf
+ * 0Ah reads as zeros: version 0, no general-purpose or fixed-function counters).
+ */
+function rdpmc(cpu: Cpu, insn: Insn): void {
+  if (cpu.cpl > 0 && (cpu.cr4 & CR4.PCE) === 0) cpu.fault(VECTOR.GP, 0);
+  if (cpu.runIntercept(INTERCEPT.OTHER, insn, insn.op)) return;
+  cpu.fault(VECTOR.GP, 0);
+}
+
 /** 0F 32: RDMSR, EDX:EAX ← MSR[ECX]; #GP(0) at CPL > 0 or for an MSR that does not exist. Interceptor `info` = ECX. */
 function rdmsr(cpu: Cpu, insn: Insn): void {
   if (cpu.cpl !== 0) cpu.fault(VECTOR.GP, 0);
@@ -84,10 +98,11 @@ function wrmsr(cpu: Cpu, insn: Insn): void {
   if (!writeMsr(cpu, index, v)) cpu.fault(VECTOR.GP, 0);
 }
 
-/** Registers CPUID, RDTSC, RDMSR, WRMSR; returns the group-7 register forms it implements (RDTSCP). */
+/** Registers CPUID, RDTSC, RDPMC, RDMSR, WRMSR; returns the group-7 register forms it implements (RDTSCP). */
 export function registerMsrInstructions(t: OpcodeTable): Record<number, (cpu: Cpu, insn: Insn) => void> {
   t.op(0x1a2, cpuid);
   t.op(0x131, rdtsc);
+  t.op(0x133, rdpmc);
   t.op(0x132, rdmsr);
   t.op(0x130, wrmsr);
   return { 249: rdtscp };

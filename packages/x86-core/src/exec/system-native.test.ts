@@ -13,7 +13,8 @@ import {
 // at CPL 3 (a Linux process, IOPL 0) must fault the way the real CPU does —
 // SIGSEGV is #GP, SIGILL is #UD, SIGTRAP is #BP/#DB (reported after the
 // instruction) — and the ones that do not fault must leave the same values
-// where the value does not depend on the machine (selectors pushed, ZF of VERR).
+// where the value does not depend on the machine (selectors pushed, ZF of
+// VERR/VERW/LAR/LSL for a null selector).
 // Excluded: instructions whose outcome depends on what the host advertises or
 // on the host kernel (XSETBV, RDRAND, RDPID, RDFSBASE, SYSCALL, INT 0x80,
 // VMCALL under a hypervisor).
@@ -52,6 +53,9 @@ const CASES: { name: string; code: number[]; expect: Expect; compare?: number[] 
   { name: "sysret (CPL before operand size)", code: [0x0f, 0x07], expect: "GP" },
   { name: "int 0x81 (gate DPL 0)", code: [0xcd, 0x81], expect: "GP" },
   { name: "iretq to a null CS", code: [0x48, 0xcf], expect: "GP" },
+  // Linux (perf_event rdpmc = 1, the default) sets CR4.PCE only for tasks that map a perf event.
+  { name: "rdpmc (CR4.PCE clear)", code: [0x31, 0xc9, 0x0f, 0x33], expect: "GP" },
+  { name: "lss eax, [rdi] with a null selector at CPL 3", code: [0x0f, 0xb2, 0x07], expect: "GP" },
   // Undefined: #UD, also at CPL 3.
   { name: "mov rax, cr1", code: [0x0f, 0x20, 0xc8], expect: "UD" },
   { name: "mov cr5, rax", code: [0x0f, 0x22, 0xe8], expect: "UD" },
@@ -65,6 +69,7 @@ const CASES: { name: string; code: number[]; expect: Expect; compare?: number[] 
   { name: "vmxon [rdi]", code: [0xf3, 0x0f, 0xc7, 0x37], expect: "UD" },
   { name: "vmread rax, rcx", code: [0x0f, 0x78, 0xc8], expect: "UD" },
   { name: "into", code: [0xce], expect: "UD" },
+  { name: "lfs eax, ecx (register operand)", code: [0x0f, 0xb4, 0xc1], expect: "UD" },
   // Traps: reported after the instruction.
   { name: "int3", code: [0xcc], expect: "TRAP" },
   { name: "int1", code: [0xf1], expect: "TRAP" },
@@ -80,6 +85,20 @@ const CASES: { name: string; code: number[]; expect: Expect; compare?: number[] 
   // verr ax / verw ax with a null selector, then pushfq; pop rbx: ZF = 0.
   { name: "verr null", code: [0x31, 0xc0, 0x0f, 0x00, 0xe0, 0x9c, 0x5b], expect: "none", compare: [3] },
   { name: "verw null", code: [0x31, 0xc0, 0x0f, 0x00, 0xe8, 0x9c, 0x5b], expect: "none", compare: [3] },
+  // mov ecx, -1; lar/lsl ecx, ax with a null selector; pushfq; pop rbx: ZF = 0, ECX unchanged.
+  {
+    name: "lar null",
+    code: [0xb9, 0xff, 0xff, 0xff, 0xff, 0x31, 0xc0, 0x0f, 0x02, 0xc8, 0x9c, 0x5b],
+    expect: "none",
+    compare: [3, 1],
+  },
+  {
+    name: "lsl null",
+    code: [0xb9, 0xff, 0xff, 0xff, 0xff, 0x31, 0xc0, 0x0f, 0x03, 0xc8, 0x9c, 0x5b],
+    expect: "none",
+    compare: [3, 1],
+  },
+  { name: "wait (CR0.TS clear)", code: [0x9b], expect: "none" },
   // push -1; pop rax; push fs; pop rbx — the selector (0) is zero-extended to 64 bits.
   { name: "push fs", code: [0x6a, 0xff, 0x58, 0x0f, 0xa0, 0x5b], expect: "none", compare: [0, 3] },
   // push -1; pop rax; push gs (66h: 16 bits); pop bx (66h).
@@ -87,7 +106,7 @@ const CASES: { name: string; code: number[]; expect: Expect; compare?: number[] 
 ];
 
 const BASE = Number(NATIVE_CODE_ADDRESS);
-const VERR_FLAGS_MASK = 0x40n; // ZF
+const ZF_MASK = 0x40n; // of the RFLAGS image popped into RBX
 
 /** Runs a case on the emulator at CPL 3 with the oracle's addresses; mirrors the native initial state. */
 function emulate(code: number[]): { kind: Expect; rip: number; regs: bigint[] } {
@@ -146,7 +165,7 @@ describe("system instructions at CPL 3 against the host processor", () => {
     expect(e.kind).toBe(c.expect); // …and so does the emulator
     if (c.expect !== "none") expect(e.rip - BASE).toBe(Number(n.faultRip! - NATIVE_CODE_ADDRESS));
     for (const r of c.compare ?? []) {
-      const mask = c.name.startsWith("ver") ? VERR_FLAGS_MASK : (1n << 64n) - 1n;
+      const mask = r === 3 && /^(ver|lar|lsl)/.test(c.name) ? ZF_MASK : (1n << 64n) - 1n;
       expect(e.regs[r]! & mask, `reg ${r}`).toBe(n.regs[r]! & mask);
     }
   });

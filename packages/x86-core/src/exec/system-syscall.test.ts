@@ -13,8 +13,8 @@ import {
   STAR_FOR_GDT,
 } from "../testing/index";
 
-// SYSCALL, SYSRET, SWAPGS, RD/WR FS/GS BASE, STAC/CLAC (SDM vol. 2) on the
-// paged machine of testing/long-mode.ts.
+// SYSCALL, SYSRET, SWAPGS, RD/WR FS/GS BASE, STAC/CLAC (SDM vol. 2) and the
+// group-7 prefix rule on the paged machine of testing/long-mode.ts.
 
 const IF = 0x200;
 const DF = 0x400;
@@ -225,5 +225,27 @@ describe("STAC and CLAC", () => {
     cpu.rip = L.KERNEL_CODE;
     cpu.halted = false;
     expect(cpu.run({ maxInstructions: 5 })).toMatchObject({ reason: "exit", payload: { vector: 6, cpl: 0 } });
+  });
+});
+
+describe("group 7 and mandatory prefixes", () => {
+  it("CLAC and STAC (NP 0F 01 CA/CB) are #UD with 66, F2 or F3; SWAPGS and RDTSCP ignore them", () => {
+    for (const pfx of [0x66, 0xf2, 0xf3]) {
+      for (const modrm of [0xca, 0xcb]) {
+        const { cpu, mem } = machine();
+        trap(cpu);
+        load(mem, L.KERNEL_CODE, (a) => a.db([pfx, 0x0f, 0x01, modrm]));
+        expect(cpu.run({ maxInstructions: 5 }), `${pfx.toString(16)} 0f 01 ${modrm.toString(16)}`).toMatchObject({
+          reason: "exit",
+          payload: { vector: 6, rip: L.KERNEL_CODE },
+        });
+        expect(cpu.getRflags() & AC).toBe(0);
+      }
+      const { cpu, mem } = machine();
+      writeMsr(cpu, MSR.IA32_KERNEL_GS_BASE, 0x1000n);
+      load(mem, L.KERNEL_CODE, (a) => a.db([pfx, 0x0f, 0x01, 0xf8, pfx, 0x0f, 0x01, 0xf9]).hlt());
+      cpu.run({ maxInstructions: 5 });
+      expect([cpu.halted, cpu.segBase[5]]).toEqual([true, 0x1000]);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { Cpu } from "../cpu";
+import { type Cpu, CR0 } from "../cpu";
 import type { Insn } from "../decode/insn";
 import { MANDATORY } from "../decode/insn";
 import { INTERCEPT } from "../extensions";
@@ -16,20 +16,19 @@ import type { OpcodeTable } from "./table";
 
 /**
  * System instructions. Here: HLT, the flag instructions (CLI STI CLC STC CMC
- * CLD STD), the thunk escape, VMCALL/VMMCALL, PAUSE, UD2 and the group-7
- * dispatcher (0F 01). The rest, registered from {@link registerSystem}:
- * - system-msr.ts: CPUID, RDTSC, RDTSCP, RDMSR, WRMSR;
+ * CLD STD), the thunk escape, VMCALL/VMMCALL, PAUSE, WAIT, UD2 and the
+ * group-7 dispatcher (0F 01). The rest, registered from {@link registerSystem}:
+ * - system-msr.ts: CPUID, RDTSC, RDTSCP, RDMSR, WRMSR, RDPMC;
  * - system-cr.ts: MOV CR/DR, CLTS, LMSW, SMSW, INVLPG, INVD, WBINVD;
- * - system-desc.ts: LGDT LIDT SGDT SIDT, SLDT STR LLDT LTR VERR VERW, PUSH/POP FS/GS;
+ * - system-desc.ts: LGDT LIDT SGDT SIDT, SLDT STR LLDT LTR VERR VERW, LAR LSL, PUSH/POP FS/GS;
  * - system-syscall.ts: SYSCALL, SYSRET, SWAPGS, RD/WR FS/GS BASE, STAC, CLAC;
  * - system-int.ts: INT n, INT3, INT1, IRET;
  * - system-far.ts: far JMP/CALL through memory, RETF;
  * - system-io.ts: IN, OUT;
  * - system-vmx.ts: the VMX instructions (to the vmx layer) and explicit #UDs.
  *
- * Not implemented (#UD): LAR, LSL,
- * SYSENTER/SYSEXIT (SEP is not advertised), RDPMC, INVPCID, INTO (invalid in
- * 64-bit mode). INS/OUTS belong to the string family.
+ * Not implemented (#UD): SYSENTER/SYSEXIT (SEP is not advertised), INVPCID,
+ * INTO (invalid in 64-bit mode). INS/OUTS belong to the string family.
  */
 
 function requireCpl0(cpu: Cpu): void {
@@ -84,6 +83,15 @@ function pause(cpu: Cpu, insn: Insn): void {
   cpu.runIntercept(INTERCEPT.PAUSE, insn, 0);
 }
 
+/**
+ * 9B: WAIT / FWAIT (SDM vol. 2B, WAIT) — #NM when CR0.MP and CR0.TS are both
+ * set; otherwise nothing, because there is no x87 unit (CPUID.1:EDX.FPU is
+ * clear) whose unmasked exception could be pending (#MF).
+ */
+function wait(cpu: Cpu): void {
+  if ((cpu.cr0 & (CR0.MP | CR0.TS)) === (CR0.MP | CR0.TS)) cpu.fault(VECTOR.NM);
+}
+
 /** Registers the family. */
 export function registerSystem(t: OpcodeTable): void {
   t.op(0xf4, hlt);
@@ -97,6 +105,7 @@ export function registerSystem(t: OpcodeTable): void {
   t.op(0x1ff, ud0);
   t.op(0x10b, (cpu) => cpu.fault(VECTOR.UD)); // UD2
   t.sse(0x90, MANDATORY.PF3, pause);
+  t.op(0x9b, wait);
   registerInterrupts(t);
   registerFarTransfers(t);
   registerPortIo(t);
@@ -117,6 +126,15 @@ export function registerSystem(t: OpcodeTable): void {
 }
 
 /**
+ * Group-7 register forms the SDM encodes as "NP 0F 01 xx": CLAC (CA), STAC
+ * (CB) and VMFUNC (D4) raise #UD with a 66, F2 or F3 prefix (F2/F3 0F 01 CA
+ * are FRED's ERETS/ERETU, which this processor does not have). The other
+ * forms executed here (VMCALL, VMLAUNCH, VMRESUME, VMXOFF, SMSW, LMSW,
+ * SWAPGS, RDTSCP) carry no NP in the SDM and ignore these prefixes.
+ */
+const NO_PREFIX_FORMS = new Set([0xca, 0xcb, 0xd4]);
+
+/**
  * 0F 01 (group 7): with mod = 3 the whole ModRM byte selects the instruction
  * (VMCALL C1, VMMCALL D9, SWAPGS F8, RDTSCP F9 …); with a memory operand
  * ModRM.reg does (SGDT, SIDT, LGDT, LIDT, SMSW, LMSW, INVLPG).
@@ -129,7 +147,11 @@ function registerGroup7(
   const byModrm = new Map(Object.entries(regForms).map(([k, h]) => [Number(k), h]));
   const byReg = new Map(Object.entries(memForms).map(([k, h]) => [Number(k), h]));
   t.op(0x101, (cpu, insn) => {
-    const h = insn.mod === 3 ? byModrm.get(0xc0 | ((insn.reg & 7) << 3) | (insn.rm & 7)) : byReg.get(insn.reg & 7);
+    let h: ((cpu: Cpu, insn: Insn) => void) | undefined;
+    if (insn.mod === 3) {
+      const modrm = 0xc0 | ((insn.reg & 7) << 3) | (insn.rm & 7);
+      if (insn.mandatory === MANDATORY.NONE || !NO_PREFIX_FORMS.has(modrm)) h = byModrm.get(modrm);
+    } else h = byReg.get(insn.reg & 7);
     if (h === undefined) return cpu.fault(VECTOR.UD);
     h(cpu, insn);
   });
