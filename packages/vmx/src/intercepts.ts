@@ -286,6 +286,12 @@ export function installInterceptors(vx: VmxCpu): void {
     if ((vx.proc2 & PROC_BASED2.ENABLE_RDTSCP) === 0) return c.fault(VECTOR.UD);
     return vx.proc & PROC_BASED.RDTSC_EXITING ? vx.exitInstruction(EXIT_REASON.RDTSCP, 0, insn.len, 0) : false;
   });
+  // INTERCEPT.OTHER carries the opcode; RDPMC (0F 33) exits with "RDPMC exiting" (25.1.3).
+  cpu.intercept(INTERCEPT.OTHER, (_c, insn, op) =>
+    vx.nonRoot && op === 0x133 && vx.proc & PROC_BASED.RDPMC_EXITING
+      ? vx.exitInstruction(EXIT_REASON.RDPMC, 0, insn.len, 0)
+      : false,
+  );
   cpu.intercept(INTERCEPT.PAUSE, (_c, insn) =>
     vx.nonRoot && vx.proc & PROC_BASED.PAUSE_EXITING ? vx.exitInstruction(EXIT_REASON.PAUSE, 0, insn.len, 0) : false,
   );

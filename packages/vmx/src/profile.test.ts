@@ -37,8 +37,8 @@ describe("VMX capability MSRs (SDM vol. 3D, appendix A)", () => {
     expect(m.get(VMX_MSR.IA32_VMX_BASIC)).toBe(0x00d8_1000_0000_0012n);
     expect(m.get(VMX_MSR.IA32_VMX_PINBASED_CTLS)).toBe(0x0000_003f_0000_0016n);
     expect(m.get(VMX_MSR.IA32_VMX_TRUE_PINBASED_CTLS)).toBe(0x0000_003f_0000_0016n);
-    expect(m.get(VMX_MSR.IA32_VMX_PROCBASED_CTLS)).toBe(0xdfd9_f3fe_0401_e172n);
-    expect(m.get(VMX_MSR.IA32_VMX_TRUE_PROCBASED_CTLS)).toBe(0xdfd9_f3fe_0400_6172n);
+    expect(m.get(VMX_MSR.IA32_VMX_PROCBASED_CTLS)).toBe(0xdfd9_fbfe_0401_e172n);
+    expect(m.get(VMX_MSR.IA32_VMX_TRUE_PROCBASED_CTLS)).toBe(0xdfd9_fbfe_0400_6172n);
     expect(m.get(VMX_MSR.IA32_VMX_PROCBASED_CTLS2)).toBe(0x0040_006a_0000_0000n);
     expect(m.get(VMX_MSR.IA32_VMX_EXIT_CTLS)).toBe(0x003f_efff_0003_6dffn);
     expect(m.get(VMX_MSR.IA32_VMX_TRUE_EXIT_CTLS)).toBe(0x003f_efff_0003_6dfbn);
