@@ -19,6 +19,8 @@ export interface ComposeOptions {
   ramSize?: number;
   modules?: readonly ModuleDefinition[];
   programs?: readonly ProgramDefinition[];
+  /** EPT table pages per processor (default 1024, as in the articles' BitVisor). */
+  eptPoolPages?: number;
 }
 
 /** The composed machine: processors, the guest booted on them, the hypervisor under it. */
@@ -51,7 +53,17 @@ export function composeMachine(opts: ComposeOptions): Composed {
   const vmmSize = vmmRegionSize(opts.cpus);
   const ramSize = opts.ramSize ?? 192 * MiB + vmmSize;
   const thunks = new ThunkTable();
-  const machine = new Machine({ cpus: opts.cpus, ramSize, seed: opts.seed, thunks });
+  const timeline: TimelineLine[] = [];
+  const machine = new Machine({
+    cpus: opts.cpus,
+    ramSize,
+    seed: opts.seed,
+    thunks,
+    // The TLB-shootdown steps are the hypervisor's host code (the articles print them from BitVisor).
+    onLog: (e) => {
+      if (e.kind === "shootdown") timeline.push({ source: "hypervisor", text: e.text });
+    },
+  });
   const vmmBase = ramSize - vmmSize;
   const guest = new GuestLinux({
     mem: machine.mem,
@@ -67,12 +79,16 @@ export function composeMachine(opts: ComposeOptions): Composed {
       machine.apic(cpu).acceptFixed(vector);
     },
   });
-  const timeline: TimelineLine[] = [];
   guest.onPrintk((text) => timeline.push({ source: "guest", text }));
   for (const m of opts.modules ?? []) guest.installModule(m);
   for (const p of opts.programs ?? []) guest.installProgram(p);
   guest.boot();
-  const hv = new BitVisor({ machine, vmmBase, vmmSize });
+  const hv = new BitVisor({
+    machine,
+    vmmBase,
+    vmmSize,
+    ...(opts.eptPoolPages === undefined ? {} : { eptPoolPages: opts.eptPoolPages }),
+  });
   hv.log.onLine((l) => timeline.push({ source: "hypervisor", text: l.text }));
   return { machine, guest, hv, timeline };
 }

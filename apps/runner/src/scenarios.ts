@@ -1,5 +1,6 @@
 import type { Print, ScenarioOptions } from "./main";
 import { drvhookScenario } from "./scenarios/drvhook";
+import { xbitScenario } from "./scenarios/xbit";
 
 /** A scenario the runner can run: builds a machine, runs it, prints its logs, returns the exit status. */
 export interface Scenario {
@@ -20,5 +21,11 @@ export const SCENARIOS: readonly Scenario[] = [
     options: { "--target NAME": "the module to watch (default testmod)", "--kaslr on": "randomize the guest kernel" },
     isDefault: true,
     run: drvhookScenario,
+  },
+  {
+    name: "xbit",
+    summary:
+      "SEEDS S2: the agent passes a loaded driver's physical pages to drvhook, which removes X from them through EPT on every processor (TLB shootdown by NMI); the driver's ioctl then traps",
+    run: xbitScenario,
   },
 ];

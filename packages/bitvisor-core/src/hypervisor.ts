@@ -1,5 +1,5 @@
 import { attachEpt } from "@visorlab/ept";
-import type { Machine, SliceOutcome, VcpuDriver } from "@visorlab/smp";
+import type { HostTask, Machine, ShootdownResult, SliceOutcome, VcpuDriver } from "@visorlab/smp";
 import {
   EXIT_REASON,
   exitReasonName,
@@ -24,9 +24,11 @@ const CPUID1_ECX_VMX = 1 << 5;
 
 import type { Current, GeneralReg } from "./current";
 import { GENERAL_REG } from "./current";
-import { EptManager } from "./ept-manager";
+import { EptHookPoints } from "./ept-hooks";
+import { EptManager, type HookEdit } from "./ept-manager";
 import { BitvisorCoreError } from "./errors";
 import { GuestMemory, type GuestPaging, type GuestPhysMap, VMMERR } from "./guest-memory";
+import type { EptHookHost } from "./handlers/drvhook-xbit";
 import { LogBuffer } from "./log";
 import { VmmMemory } from "./vmm-memory";
 import { VmmcallRegistry } from "./vmmcall";
@@ -48,6 +50,22 @@ export interface BitVisorOptions {
   vmxProfile?: VmxProfile;
   /** The VPID every vCPU uses (older BitVisor: all share 1); 0 disables VPID. */
   vpid?: number;
+  /**
+   * What an execute violation on a hook point does after logging
+   * `X-bit violation: 0x<gpa>`: "grant" (default) maps that page with X on
+   * the violating processor only, so the guest makes progress and the next
+   * pool wipe re-arms the hook; "log" changes nothing, as the article's
+   * handler (the guest faults again: an endless violation loop).
+   */
+  xbitViolation?: "grant" | "log";
+  /**
+   * Whether setting hook points invalidates cached EPT translations with a
+   * TLB shootdown (default true). False models older BitVisor: no INVEPT
+   * after editing entries, so stale translations keep X.
+   */
+  hookShootdown?: boolean;
+  /** EPT violations on the same address without a retired instruction before a vCPU is stopped (default 16). */
+  violationLoopLimit?: number;
 }
 
 /** Why a vCPU stopped for good (BitVisor would have panicked). */
@@ -65,6 +83,12 @@ export class BitVisorVcpu implements Current {
   readonly ept: EptManager;
   /** Counts of handled exits by basic reason. */
   readonly exits = new Map<number, number>();
+  /** INVEPTs this processor executed for shootdowns and grants. */
+  invepts = 0;
+  /** @internal Host work to finish before the guest resumes (a shootdown). */
+  pendingTask: HostTask<unknown> | null = null;
+  /** @internal The last EPT violation: address, instructions retired then, repeats. */
+  lastViolation = { gpa: -1, instret: -1, repeats: 0 };
 
   constructor(
     private readonly hv: BitVisor,
@@ -134,7 +158,7 @@ export class BitVisorVcpu implements Current {
  * VMX hidden, NMIs checked against pending TLB shootdowns. Any other exit is
  * what BitVisor panics on: the vCPU stops and the panic is logged.
  */
-export class BitVisor {
+export class BitVisor implements EptHookHost {
   /** The dbgsh-style log. */
   readonly log = new LogBuffer();
   /** The VMM call table. */
@@ -149,6 +173,10 @@ export class BitVisor {
   readonly vcpus: BitVisorVcpu[] = [];
   /** Panics, in order. */
   readonly panics: HypervisorPanic[] = [];
+  /** EPT hook points (SEEDS S2), shared by every processor's EPT. */
+  readonly hooks = new EptHookPoints();
+  /** Completed EPT shootdowns, in order. */
+  readonly shootdowns: ShootdownResult[] = [];
   private readonly machine: Machine;
   private readonly opts: BitVisorOptions;
   private readonly fakeRom: number;
@@ -191,11 +219,14 @@ export class BitVisor {
     expectOk(vmx.vmxon(vmxon), "VMXON");
     expectOk(vmx.vmclear(vmcs), "VMCLEAR");
     expectOk(vmx.vmptrld(vmcs), "VMPTRLD");
+    let vcpu: BitVisorVcpu | null = null;
     const ept = new EptManager(cpu.mem, this.vmm, this.map, this.fakeRom, {
       poolPages: this.opts.eptPoolPages ?? 1024,
       largePages: caps.ept2m,
+      hooks: this.hooks,
       onClearAll: () => {
-        if (caps.inveptSingle) vmx.invept(1, ept.eptp);
+        // Only from this processor's own exit handler; a wipe seen elsewhere is flushed by the shootdown.
+        if (vcpu !== null && !vmx.inGuest) this.invept(vcpu);
       },
     });
     const msrBitmap = this.vmm.allocPages(1); // all zero: no RDMSR/WRMSR exits
@@ -211,7 +242,7 @@ export class BitVisor {
     });
     vmx.writeField(F.MSR_BITMAP, msrBitmap);
     (this.opts.attachEpt ?? ((v: VmxCpu) => void attachEpt(v)))(vmx);
-    const vcpu = new BitVisorVcpu(this, vmx, ept);
+    vcpu = new BitVisorVcpu(this, vmx, ept);
     this.vcpus[cpu.index] = vcpu;
     vmx.onExit = (_vmx, exit) => this.handleExit(vcpu, exit);
     const r = vmx.vmlaunch();
@@ -222,7 +253,14 @@ export class BitVisor {
   private driver(vcpu: BitVisorVcpu): VcpuDriver {
     return {
       runSlice: (budget: number): SliceOutcome => {
+        if (!vcpu.vmx.inGuest)
+          return { kind: "stop", payload: { cpu: vcpu.cpuIndex, panic: this.panics.at(-1)?.message } };
         const r = vcpu.vmx.runGuest(budget);
+        if (r.reason === "exit" && vcpu.pendingTask !== null) {
+          const task = vcpu.pendingTask;
+          vcpu.pendingTask = null;
+          return { kind: "task", task: this.thenResume(vcpu, task), label: "ept shootdown" };
+        }
         switch (r.reason) {
           case "budget":
             return { kind: "ran" };
@@ -248,11 +286,31 @@ export class BitVisor {
         // BitVisor advances RIP before running the handler.
         vmx.skipInstruction();
         this.vmmcalls.dispatch({ current: vcpu, gmm: this.gmm, log: this.log });
+        // The handler left host work that waits for other processors: the driver runs it, then resumes.
+        if (vcpu.pendingTask !== null) return;
         break;
       case EXIT_REASON.EPT_VIOLATION: {
         const gpa = exit.guestPhysicalAddress;
         const write = (exit.qualification & 2) !== 0;
+        const exec = (exit.qualification & 4) !== 0;
+        if (this.violationLoop(vcpu, gpa)) {
+          this.log.log(`EPT: endless violation loop at 0x${gpa.toString(16)}`, vcpu.stamp(), vcpu.cpuIndex);
+          return this.panic(vcpu, `endless EPT violation loop at 0x${gpa.toString(16)}`);
+        }
+        if (this.hooks.size > 0)
+          this.log.log(
+            `(${vcpu.cpuIndex})ept: 0x${gpa.toString(16)}(${exec ? "exec" : write ? "write" : "read"})`,
+            vcpu.stamp(),
+            vcpu.cpuIndex,
+          );
+        // An execute access to a mapped hook page; an unmapped one is filled (without X) first.
+        if (exec && this.hooks.has(gpa) && vcpu.ept.leafOf(gpa) !== null) {
+          this.xbitViolation(vcpu, gpa);
+          break;
+        }
         const fill = vcpu.ept.handleViolation(gpa, write);
+        if (fill.kind === "4k" && this.hooks.has(fill.gpa))
+          this.log.log(`remove x-bit from 0x${fill.gpa.toString(16)}`, vcpu.stamp(), vcpu.cpuIndex);
         if (fill.kind === "fake-rom-write") {
           this.log.log(`EPT: guest write to VMM memory at 0x${gpa.toString(16)} refused`, vcpu.stamp(), vcpu.cpuIndex);
           if (!this.skipGuestInstruction(vcpu)) return this.panic(vcpu, "cannot decode the faulting instruction");
@@ -281,6 +339,96 @@ export class BitVisor {
     }
     const r = vmx.vmresume();
     if (!r.ok) return this.panic(vcpu, "VMRESUME failed");
+  }
+
+  /**
+   * The article's vt_ept_set_hook, made SMP-safe: records `pages` as hook
+   * points, edits every processor's EPT (splitting 2 MiB leaves over a hook
+   * page) and — unless `hookShootdown` is off — leaves `current` a host task:
+   * a TLB shootdown by NMI IPIs in which every processor INVEPTs its own EPT
+   * state. The guest of `current` resumes after every processor acknowledged.
+   */
+  setHooks(current: Current, listGpa: number, pages: readonly number[]): void {
+    const vcpu = this.vcpus[current.cpuIndex];
+    if (vcpu === undefined) throw new BitvisorCoreError("STATE", `no processor ${current.cpuIndex}`);
+    const stamp = vcpu.stamp();
+    this.log.log(`vt_ept_set_hook 0x${listGpa.toString(16)}(${pages.length})`, stamp, vcpu.cpuIndex);
+    for (const [i, page] of pages.entries()) {
+      this.log.log(`ares[${i}] = 0x${page.toString(16)}`, stamp, vcpu.cpuIndex);
+      this.hooks.add(page);
+      const edits: HookEdit[] = this.vcpus.map((v) => v.ept.applyHook(page));
+      const touched = edits.flatMap((e, c) => (e === "unmapped" ? [] : [`cpu${c} ${e}`]));
+      this.log.log(
+        `remove x-bit from 0x${page.toString(16)}${touched.length > 0 ? ` (${touched.join(", ")})` : ""}`,
+        stamp,
+        vcpu.cpuIndex,
+      );
+    }
+    if (this.opts.hookShootdown ?? true) vcpu.pendingTask = this.eptShootdown(vcpu.cpuIndex);
+  }
+
+  /**
+   * A TLB shootdown of EPT state as a host task on processor `initiator` (in
+   * VMX root operation): the initiator INVEPTs itself, NMI IPIs go to the
+   * others, each flushes its own EPT state with INVEPT in its NMI-exit
+   * handler and acknowledges; the task ends when all have.
+   */
+  *eptShootdown(initiator: number): HostTask<ShootdownResult> {
+    const r = yield* this.machine.shootdown(initiator, {
+      flush: (_cpu, index) => {
+        const v = this.vcpus[index];
+        if (v !== undefined) this.invept(v);
+      },
+      via: "nmi",
+      includeSelf: true,
+      label: "ept",
+    });
+    this.shootdowns.push(r);
+    return r;
+  }
+
+  /** INVEPT single-context for the processor's EPTP, or all-context when only that type exists. */
+  private invept(vcpu: BitVisorVcpu): void {
+    const caps = this.caps;
+    if (caps?.inveptSingle) vcpu.vmx.invept(1, vcpu.ept.eptp);
+    else if (caps?.inveptAll) vcpu.vmx.invept(2, 0);
+    else return;
+    vcpu.invepts++;
+  }
+
+  private *thenResume(vcpu: BitVisorVcpu, task: HostTask<unknown>): HostTask<void> {
+    yield* task;
+    if (!vcpu.vmx.vmresume().ok) this.panic(vcpu, "VMRESUME failed");
+  }
+
+  /**
+   * An execute access hit a hook point (SEEDS S2 step 5). The article only
+   * logs; returning to the same instruction would fault forever, so by
+   * default this processor gets X on that one page (a 4 KiB grant through the
+   * permission function, INVEPT) and the driver runs on — the trap reports the
+   * first execution per processor and re-arms after a pool wipe. With
+   * `xbitViolation: "log"` nothing changes and the loop detector stops the vCPU.
+   */
+  private xbitViolation(vcpu: BitVisorVcpu, gpa: number): void {
+    this.log.log(`X-bit violation: 0x${gpa.toString(16)}`, vcpu.stamp(), vcpu.cpuIndex);
+    if ((this.opts.xbitViolation ?? "grant") !== "grant") return;
+    const page = gpa - (gpa % 4096);
+    vcpu.ept.grantExec(page);
+    this.invept(vcpu);
+    this.log.log(`grant x-bit to 0x${page.toString(16)} on cpu${vcpu.cpuIndex}`, vcpu.stamp(), vcpu.cpuIndex);
+  }
+
+  /** True when `gpa` violated `violationLoopLimit` times in a row with no instruction retired in between. */
+  private violationLoop(vcpu: BitVisorVcpu, gpa: number): boolean {
+    const last = vcpu.lastViolation;
+    const now = vcpu.cpu.instret;
+    if (last.gpa === gpa && last.instret === now) last.repeats++;
+    else {
+      last.gpa = gpa;
+      last.instret = now;
+      last.repeats = 1;
+    }
+    return last.repeats >= (this.opts.violationLoopLimit ?? 16);
   }
 
   /** CPUID as the guest sees it: the processor's answer with VMX hidden. */

@@ -1,6 +1,15 @@
 export { CpuCurrent } from "./cpu-current";
 export { type Current, GENERAL_REG, type GeneralReg } from "./current";
-export { EPT_MT, EPTE, EPTP_WB_WALK4, type EptFill, EptManager, type EptManagerOptions } from "./ept-manager";
+export { EptHookPoints, eptLeafPermissions } from "./ept-hooks";
+export {
+  EPT_MT,
+  EPTE,
+  EPTP_WB_WALK4,
+  type EptFill,
+  EptManager,
+  type EptManagerOptions,
+  type HookEdit,
+} from "./ept-manager";
 export { BITVISORCORE_ERROR_CODES, BitvisorCoreError, type BitvisorCoreErrorCode } from "./errors";
 export {
   GphysMapping,
@@ -14,6 +23,7 @@ export {
   type VmmErr,
 } from "./guest-memory";
 export { drvhook } from "./handlers/drvhook";
+export { drvhookXbit, type EptHookHost, XBIT_MAX_PAGES } from "./handlers/drvhook-xbit";
 export { BitVisor, type BitVisorOptions, BitVisorVcpu, type HypervisorPanic } from "./hypervisor";
 export { LogBuffer, type LogLine } from "./log";
 export { VmmMemory } from "./vmm-memory";

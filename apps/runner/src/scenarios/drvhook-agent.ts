@@ -9,7 +9,7 @@ const CR0_WP = 0x10000n;
  * `get_module(modname)` of the article: `find_module` under `module_mutex`
  * (taken with `mutex_lock_interruptible`), logging the result.
  */
-function* getModule(k: ModuleContext, modname: string): Gen<bigint> {
+export function* getModule(k: ModuleContext, modname: string): Gen<bigint> {
   let mod = 0n;
   const mutex = yield* k.symbol("module_mutex");
   if ((yield* k.call("mutex_lock_interruptible", mutex)) === 0n) {
