@@ -1,4 +1,4 @@
-import { BitVisor } from "@visorlab/bitvisor-core";
+import { BitVisor, type BitVisorOptions } from "@visorlab/bitvisor-core";
 import { GuestLinux, KERNEL_VM, type ModuleDefinition, type ProgramDefinition } from "@visorlab/guest-linux";
 import { Machine } from "@visorlab/smp";
 import { ThunkTable } from "@visorlab/x86-core";
@@ -21,6 +21,8 @@ export interface ComposeOptions {
   programs?: readonly ProgramDefinition[];
   /** EPT table pages per processor (default 1024, as in the articles' BitVisor). */
   eptPoolPages?: number;
+  /** Further hypervisor options (VMX profile, violation policy, …). */
+  hypervisor?: Omit<Partial<BitVisorOptions>, "machine" | "vmmBase" | "vmmSize">;
 }
 
 /** The composed machine: processors, the guest booted on them, the hypervisor under it. */
@@ -88,6 +90,7 @@ export function composeMachine(opts: ComposeOptions): Composed {
     vmmBase,
     vmmSize,
     ...(opts.eptPoolPages === undefined ? {} : { eptPoolPages: opts.eptPoolPages }),
+    ...opts.hypervisor,
   });
   hv.log.onLine((l) => timeline.push({ source: "hypervisor", text: l.text }));
   return { machine, guest, hv, timeline };

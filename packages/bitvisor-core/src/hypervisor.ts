@@ -55,9 +55,11 @@ export interface BitVisorOptions {
    * `X-bit violation: 0x<gpa>`: "grant" (default) maps that page with X on
    * the violating processor only, so the guest makes progress and the next
    * pool wipe re-arms the hook; "log" changes nothing, as the article's
-   * handler (the guest faults again: an endless violation loop).
+   * handler (the guest faults again: an endless violation loop); "step"
+   * grants X for one instruction (monitor trap flag) and re-arms the page on
+   * the MTF exit, so every later execution on that page traps again.
    */
-  xbitViolation?: "grant" | "log";
+  xbitViolation?: "grant" | "log" | "step";
   /**
    * Whether setting hook points invalidates cached EPT translations with a
    * TLB shootdown (default true). False models older BitVisor: no INVEPT
@@ -89,6 +91,8 @@ export class BitVisorVcpu implements Current {
   pendingTask: HostTask<unknown> | null = null;
   /** @internal The last EPT violation: address, instructions retired then, repeats. */
   lastViolation = { gpa: -1, instret: -1, repeats: 0 };
+  /** @internal A hook page granted X for one instruction ("step"), re-armed on the MTF exit; -1 when none. */
+  rearmPage = -1;
 
   constructor(
     private readonly hv: BitVisor,
@@ -177,6 +181,8 @@ export class BitVisor implements EptHookHost {
   readonly hooks = new EptHookPoints();
   /** Completed EPT shootdowns, in order. */
   readonly shootdowns: ShootdownResult[] = [];
+  /** Execute violations on hook points, in order: processor, GPA, GVA (when the qualification has one) and qualification. */
+  readonly xbitViolations: { cpu: number; gpa: number; gva: bigint | null; qualification: number }[] = [];
   private readonly machine: Machine;
   private readonly opts: BitVisorOptions;
   private readonly fakeRom: number;
@@ -305,7 +311,7 @@ export class BitVisor implements EptHookHost {
           );
         // An execute access to a mapped hook page; an unmapped one is filled (without X) first.
         if (exec && this.hooks.has(gpa) && vcpu.ept.leafOf(gpa) !== null) {
-          this.xbitViolation(vcpu, gpa);
+          this.xbitViolation(vcpu, gpa, exit.guestLinearAddress, exit.qualification);
           break;
         }
         const fill = vcpu.ept.handleViolation(gpa, write);
@@ -317,6 +323,10 @@ export class BitVisor implements EptHookHost {
         }
         break;
       }
+      case EXIT_REASON.MONITOR_TRAP_FLAG:
+        if (vcpu.rearmPage < 0) return this.panic(vcpu, "unexpected monitor trap flag exit");
+        this.rearm(vcpu);
+        break;
       case EXIT_REASON.CPUID:
         this.emulateCpuid(vcpu);
         vmx.skipInstruction();
@@ -388,7 +398,7 @@ export class BitVisor implements EptHookHost {
   }
 
   /** INVEPT single-context for the processor's EPTP, or all-context when only that type exists. */
-  private invept(vcpu: BitVisorVcpu): void {
+  invept(vcpu: BitVisorVcpu): void {
     const caps = this.caps;
     if (caps?.inveptSingle) vcpu.vmx.invept(1, vcpu.ept.eptp);
     else if (caps?.inveptAll) vcpu.vmx.invept(2, 0);
@@ -409,13 +419,41 @@ export class BitVisor implements EptHookHost {
    * first execution per processor and re-arms after a pool wipe. With
    * `xbitViolation: "log"` nothing changes and the loop detector stops the vCPU.
    */
-  private xbitViolation(vcpu: BitVisorVcpu, gpa: number): void {
+  private xbitViolation(vcpu: BitVisorVcpu, gpa: number, gla: number, qualification: number): void {
     this.log.log(`X-bit violation: 0x${gpa.toString(16)}`, vcpu.stamp(), vcpu.cpuIndex);
-    if ((this.opts.xbitViolation ?? "grant") !== "grant") return;
+    // Exit qualification bit 7: the guest-linear address field is valid (x86-core keeps linear addresses signed).
+    const gva = (qualification & 0x80) !== 0 && Number.isFinite(gla) ? BigInt.asUintN(64, BigInt(gla)) : null;
+    this.xbitViolations.push({ cpu: vcpu.cpuIndex, gpa, gva, qualification });
+    this.log.log(
+      `X-bit violation: gva ${gva === null ? "(none)" : `0x${gva.toString(16)}`} qualification 0x${qualification.toString(16)}`,
+      vcpu.stamp(),
+      vcpu.cpuIndex,
+    );
+    const policy = this.opts.xbitViolation ?? "grant";
+    if (policy === "log") return;
     const page = gpa - (gpa % 4096);
     vcpu.ept.grantExec(page);
     this.invept(vcpu);
-    this.log.log(`grant x-bit to 0x${page.toString(16)} on cpu${vcpu.cpuIndex}`, vcpu.stamp(), vcpu.cpuIndex);
+    this.log.log(
+      `grant x-bit to 0x${page.toString(16)} on cpu${vcpu.cpuIndex}${policy === "step" ? " for one instruction" : ""}`,
+      vcpu.stamp(),
+      vcpu.cpuIndex,
+    );
+    if (policy !== "step") return;
+    vcpu.rearmPage = page;
+    const proc = F.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS;
+    vcpu.vmx.writeField(proc, vcpu.vmx.readField(proc) | PROC_BASED.MONITOR_TRAP_FLAG);
+  }
+
+  /** The MTF exit after a stepped hook page: X off again on this processor (permission function), INVEPT, MTF off. */
+  private rearm(vcpu: BitVisorVcpu): void {
+    const page = vcpu.rearmPage;
+    vcpu.rearmPage = -1;
+    const proc = F.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS;
+    vcpu.vmx.writeField(proc, vcpu.vmx.readField(proc) & ~PROC_BASED.MONITOR_TRAP_FLAG);
+    vcpu.ept.applyHook(page);
+    this.invept(vcpu);
+    this.log.log(`re-arm x-bit on 0x${page.toString(16)} on cpu${vcpu.cpuIndex}`, vcpu.stamp(), vcpu.cpuIndex);
   }
 
   /** True when `gpa` violated `violationLoopLimit` times in a row with no instruction retired in between. */

@@ -82,6 +82,16 @@ export class EptUnit implements SecondLevelTranslation {
     return this.caches.get(Math.floor(eptp / 4096))?.size ?? 0;
   }
 
+  /**
+   * The cached guest-physical mapping of `gpa` under `eptp`'s EPTRTA, for
+   * tools and logs (no side effect): its host-physical page address and the
+   * {@link EPT_PERM} accesses walks have allowed through it; null when none.
+   */
+  peekCached(eptp: number, gpa: number): { hpa: number; allowed: number } | null {
+    const m = this.caches.get(Math.floor(eptp / 4096))?.get(Math.floor(gpa / 4096));
+    return m === undefined ? null : { hpa: m.hpaPage * 4096, allowed: m.allowed };
+  }
+
   // ---------------------------------------------------------------- SecondLevelTranslation
 
   /** 26.2.1.1 / 24.6.11: the EPTP checks, against this processor's capabilities. */
