@@ -45,14 +45,14 @@ function* reportTarget(k: ModuleContext): Gen<void> {
 }
 
 /**
- * The S1 agent (the article's tools/drvhook/drvhook.c) written with the
- * guest-side toolchain: with parameter `target`, it makes the read-only page
- * of `sys_call_table` writable (clearing CR0.WP), swaps the `init_module` and
- * `finit_module` entries for hooks that call the originals and then report the
- * target module's `module_core` to the hypervisor through the `drvhook`
- * hypercall.
+ * The module-load hooks of the articles' agents (tools/drvhook/drvhook.c):
+ * with parameter `target`, the agent makes the read-only page of
+ * `sys_call_table` writable (clearing CR0.WP), swaps the `init_module` and
+ * `finit_module` entries for hooks that call the originals and then run
+ * `onLoaded` (which looks the target up and tells the hypervisor), and puts the
+ * entries back on unload.
  */
-export function drvhookAgent(): ModuleDefinition {
+export function moduleLoadHookAgent(onLoaded: (k: ModuleContext) => Gen<void>): ModuleDefinition {
   // withCallVmm places the VMCALL/VMMCALL stubs (with their exception-table entries) in the module's text.
   return withCallVmm(
     defineModule({
@@ -64,13 +64,13 @@ export function drvhookAgent(): ModuleDefinition {
         *k2e_sys_init_module(k, umod, len, uargs) {
           yield* k.printk("call k2e_sys_init_module\n");
           const orig = yield* k.call(yield* k.read64(k.var("orig_init_module")), umod!, len!, uargs!);
-          yield* reportTarget(k);
+          yield* onLoaded(k);
           return orig;
         },
         *k2e_sys_finit_module(k, fd, uargs, flags) {
           yield* k.printk("call k2e_sys_finit_module\n");
           const orig = yield* k.call(yield* k.read64(k.var("orig_finit_module")), fd!, uargs!, flags!);
-          yield* reportTarget(k);
+          yield* onLoaded(k);
           return orig;
         },
       },
@@ -99,6 +99,11 @@ export function drvhookAgent(): ModuleDefinition {
       },
     }),
   );
+}
+
+/** The S1 agent: reports the target's `module_core` through the `drvhook` hypercall. */
+export function drvhookAgent(): ModuleDefinition {
+  return moduleLoadHookAgent(reportTarget);
 }
 
 /** The article's test module: a character device driver that only logs. */

@@ -1,19 +1,18 @@
-import { callFunction, getFunction, kernelCallSite, withCallVmm } from "@visorlab/call-vmm";
+import { callFunction, getFunction, kernelCallSite } from "@visorlab/call-vmm";
 import {
   defineModule,
   defineProgram,
   type ModuleContext,
   type ModuleDefinition,
-  NR,
   O,
   type ProgramDefinition,
   STRUCT_MODULE,
 } from "@visorlab/guest-linux";
-import { getModule } from "./drvhook-agent";
+import { getModule, moduleLoadHookAgent } from "./drvhook-agent";
 
 type Gen<T> = Generator<import("@visorlab/x86-core").GuestRequest, T, bigint>;
 
-const CR0_WP = 0x10000n;
+const _CR0_WP = 0x10000n;
 const PAGE_SIZE = 4096n;
 /** `GFP_KERNEL` of a 4.4 kernel. */
 const GFP_KERNEL = 0xd0n;
@@ -70,42 +69,7 @@ function* reportTarget(k: ModuleContext): Gen<void> {
  * they are made non-executable through EPT.
  */
 export function xbitAgent(): ModuleDefinition {
-  return withCallVmm(
-    defineModule({
-      name: "drvhook",
-      license: "GPL",
-      params: { target: "string" },
-      vars: { orig_init_module: 8, orig_finit_module: 8 },
-      functions: {
-        *k2e_sys_init_module(k, umod, len, uargs) {
-          yield* k.printk("call k2e_sys_init_module\n");
-          const orig = yield* k.call(yield* k.read64(k.var("orig_init_module")), umod!, len!, uargs!);
-          yield* reportTarget(k);
-          return orig;
-        },
-        *k2e_sys_finit_module(k, fd, uargs, flags) {
-          yield* k.printk("call k2e_sys_finit_module\n");
-          const orig = yield* k.call(yield* k.read64(k.var("orig_finit_module")), fd!, uargs!, flags!);
-          yield* reportTarget(k);
-          return orig;
-        },
-      },
-      *init(k) {
-        const table = yield* k.symbol("sys_call_table");
-        const initSlot = table + BigInt(8 * NR.init_module);
-        const finitSlot = table + BigInt(8 * NR.finit_module);
-        yield* k.write64(k.var("orig_init_module"), yield* k.read64(initSlot));
-        yield* k.write64(k.var("orig_finit_module"), yield* k.read64(finitSlot));
-        const cr0 = yield* k.call("read_cr0");
-        yield* k.call("write_cr0", cr0 & ~CR0_WP);
-        yield* k.write64(initSlot, k.fn("k2e_sys_init_module"));
-        yield* k.write64(finitSlot, k.fn("k2e_sys_finit_module"));
-        yield* k.call("write_cr0", cr0);
-        yield* k.printk("system call replaced\n");
-        return 0;
-      },
-    }),
-  );
+  return moduleLoadHookAgent(reportTarget);
 }
 
 /** The article's test module, with a character device whose ioctl handler lives in the module's text. */
