@@ -67,7 +67,7 @@ export class VmmcallRegistry {
   /** The number of a registered name, or 0 (as the guest would see it). */
   numberOf(name: string): number {
     const i = this.entries.findIndex((e) => e.name === name);
-    return i < 0 ? 0 : i;
+    return Math.max(i, 0); // unknown names get 0, as the guest sees them
   }
 
   /** Names in number order. */
