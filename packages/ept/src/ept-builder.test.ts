@@ -8,11 +8,13 @@ import {
   EPT_WALK_STATUS,
   EptBuilder,
   EptError,
+  type EptWalk,
   eptCapabilities,
   eptPool,
   isValidEptp,
   leafBits,
   makeEptp,
+  newEptWalk,
   walkEpt,
 } from "./index";
 import { eptMachine } from "./test-machine";
@@ -157,6 +159,40 @@ describe("EPTP format and the pure walk", () => {
       status: 0,
       permissions: 4 | 8,
     });
+  });
+});
+
+describe("walkEpt into a reused result", () => {
+  it("gives what a fresh walk gives, whatever the previous walk left in it", () => {
+    const { b, mem } = builder();
+    b.map(0x1234_5000, 0x0067_8000, EPT_PAGE.SIZE_4K, "r-x");
+    b.map(0x4000_0000, 0x20_0000, EPT_PAGE.SIZE_2M, "rw-");
+    b.map(0x8000_0000, 0, EPT_PAGE.SIZE_1G, "rwx");
+    b.map(0x1000, 0x1000, EPT_PAGE.SIZE_4K, "--x"); // misconfigured without execute-only
+    const caps = {
+      executeOnly: false,
+      pages2M: true,
+      pages1G: true,
+      accessedDirty: true,
+      uncacheable: true,
+      writeBack: true,
+      walkLength4: true,
+      maxPhysAddr: 46,
+    };
+    const out = newEptWalk();
+    const trimmed = (w: EptWalk) => ({
+      ...w,
+      entryAddrs: w.entryAddrs.slice(0, w.levels),
+      entryLo: w.entryLo.slice(0, w.levels),
+      entryHi: w.entryHi.slice(0, w.levels),
+    });
+    // 4 levels, then 3, 2, a misconfiguration, a not-present PML4E (1 level), and 4 again.
+    for (const gpa of [0x1234_5abc, 0x4001_2345, 0x8123_4567, 0x1000, 0x80_0000_0000, 0x1234_5000]) {
+      const fresh = walkEpt(mem, b.pml4, gpa, caps, false);
+      expect(fresh.entryAddrs.length).toBe(fresh.levels);
+      expect(walkEpt(mem, b.pml4, gpa, caps, false, out)).toBe(out);
+      expect(trimmed(out)).toEqual(fresh);
+    }
   });
 });
 

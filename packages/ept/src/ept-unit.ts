@@ -1,7 +1,7 @@
 import { EPT_QUAL, type SecondLevelTranslation, type VmxCpu } from "@visorlab/vmx";
 import { ACCESS, type AccessKind, STAGE2, TLB_ENTRIES, Tlb } from "@visorlab/x86-core";
 import { EPT, EPTP, type EptCapabilities, eptCapabilities, isValidEptp } from "./ept-format";
-import { EPT_PERM, EPT_WALK_STATUS, walkEpt } from "./ept-walk";
+import { EPT_PERM, EPT_WALK_STATUS, newEptWalk, walkEpt } from "./ept-walk";
 import { EptError } from "./errors";
 
 /**
@@ -50,6 +50,8 @@ export class EptUnit implements SecondLevelTranslation {
   private eptp = 0;
   private accessedDirty = false;
   private mbec = false;
+  /** The one walk result every miss reuses (a miss allocates nothing but a new cache entry). */
+  private readonly walkResult = newEptWalk();
   private detach: () => void = () => {};
 
   constructor(vcpu: VmxCpu, opts: EptUnitOptions = {}) {
@@ -171,7 +173,7 @@ export class EptUnit implements SecondLevelTranslation {
   ): number {
     this.stats.walks++;
     const mem = this.vcpu.cpu.mem;
-    const w = walkEpt(mem, this.eptp, gpa, this.caps, this.mbec);
+    const w = walkEpt(mem, this.eptp, gpa, this.caps, this.mbec, this.walkResult);
     if (w.status === EPT_WALK_STATUS.MISCONFIGURED) {
       // 28.3.3.1: the misconfiguration invalidates the guest-physical mappings of that address.
       cache.delete(page);
@@ -198,9 +200,10 @@ export class EptUnit implements SecondLevelTranslation {
       }
       return this.vcpu.eptViolation(q, gpa, linear);
     }
+    const hpaPage = Math.floor((w.hpa - (w.hpa % 4096)) / 4096);
     // 28.2.4: accessed flags on every entry used, the dirty flag on the leaf for a write.
     if (this.accessedDirty) {
-      const n = w.entryAddrs.length;
+      const n = w.levels;
       for (let k = 0; k < n; k++) {
         const lo = w.entryLo[k]!;
         let v = lo | EPT.ACCESSED;
@@ -208,7 +211,6 @@ export class EptUnit implements SecondLevelTranslation {
         if (v !== lo) mem.write(w.entryAddrs[k]!, 4, v);
       }
     }
-    const hpaPage = Math.floor((w.hpa - (w.hpa % 4096)) / 4096);
     let entry = cache.get(page);
     if (entry === undefined || entry.hpaPage !== hpaPage) {
       if (cache.size >= this.capacity) cache.clear();

@@ -47,6 +47,12 @@ export interface EptWalk {
   memoryType: number;
   /** Ignore-PAT bit of the leaf. */
   ignorePat: boolean;
+  /**
+   * Number of entries read (1–4). In a fresh result it equals the length of
+   * the arrays below; in a reused one (see {@link walkEpt}'s `out`) only their
+   * first `levels` elements belong to this walk.
+   */
+  levels: number;
   /** Host-physical addresses of the entries read, PML4E first. */
   entryAddrs: number[];
   /** Their low and high 32 bits. */
@@ -96,12 +102,8 @@ export function eptMisconfigured(lo: number, hi: number, level: number, caps: Ep
   return false;
 }
 
-/**
- * Walks the EPT paging structures rooted at `eptp` for `gpa` (a non-negative
- * number below 2^52). Pure: reads through `mem` only.
- */
-export function walkEpt(mem: EptMemory, eptp: number, gpa: number, caps: EptCapabilities, mbec: boolean): EptWalk {
-  const res: EptWalk = {
+function blankWalk(entryAddrs: number[], entryLo: number[], entryHi: number[]): EptWalk {
+  return {
     status: 1,
     hpa: 0,
     pageSize: 4096,
@@ -109,10 +111,49 @@ export function walkEpt(mem: EptMemory, eptp: number, gpa: number, caps: EptCapa
     permissions: 15,
     memoryType: 0,
     ignorePat: false,
-    entryAddrs: [],
-    entryLo: [],
-    entryHi: [],
+    levels: 0,
+    entryAddrs,
+    entryLo,
+    entryHi,
   };
+}
+
+/**
+ * An {@link EptWalk} to pass as `out` to {@link walkEpt} again and again:
+ * its arrays already hold four elements, so a walk into it allocates nothing.
+ */
+export function newEptWalk(): EptWalk {
+  return blankWalk([0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]);
+}
+
+/**
+ * Walks the EPT paging structures rooted at `eptp` for `gpa` (a non-negative
+ * number below 2^52). Pure: reads through `mem` only, writes nothing but the
+ * result. The result is `out` when given (every field overwritten; the EPT
+ * unit reuses one, see {@link newEptWalk}), else a fresh object whose entry
+ * arrays hold exactly the entries read.
+ */
+export function walkEpt(
+  mem: EptMemory,
+  eptp: number,
+  gpa: number,
+  caps: EptCapabilities,
+  mbec: boolean,
+  out?: EptWalk,
+): EptWalk {
+  let res: EptWalk;
+  if (out === undefined) res = blankWalk([], [], []);
+  else {
+    res = out;
+    res.status = 1;
+    res.hpa = 0;
+    res.pageSize = 4096;
+    res.level = 4;
+    res.permissions = 15;
+    res.memoryType = 0;
+    res.ignorePat = false;
+    res.levels = 0;
+  }
   const hiAddrMask = (1 << (caps.maxPhysAddr - 32)) - 1;
   let table = eptp - (eptp % 4096);
   for (let level = 4; level >= 1; level--) {
@@ -121,9 +162,12 @@ export function walkEpt(mem: EptMemory, eptp: number, gpa: number, caps: EptCapa
     const addr = table + idx * 8;
     const lo = mem.read(addr, 4) >>> 0;
     const hi = mem.read(addr + 4, 4) >>> 0;
-    res.entryAddrs.push(addr);
-    res.entryLo.push(lo);
-    res.entryHi.push(hi);
+    // Index stores: they append to a fresh result's empty arrays and overwrite a reused one's.
+    const n = res.levels;
+    res.entryAddrs[n] = addr;
+    res.entryLo[n] = lo;
+    res.entryHi[n] = hi;
+    res.levels = n + 1;
     res.level = level;
     res.permissions &= (lo & 7) | (lo & EPT.USER_EXECUTE ? EPT_PERM.USER_EXECUTE : 0);
     if (!eptPresent(lo, mbec)) {

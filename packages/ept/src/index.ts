@@ -30,6 +30,7 @@ export {
   type EptWalkStatus,
   eptMisconfigured,
   eptPresent,
+  newEptWalk,
   walkEpt,
 } from "./ept-walk";
 export { EPT_ERROR_CODES, EptError, type EptErrorCode } from "./errors";

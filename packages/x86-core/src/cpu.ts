@@ -16,7 +16,7 @@ import {
 import { Fault, hasErrorCode, isContributory, StopSignal, VECTOR } from "./faults";
 import { ARITH_FLAGS, LAZY, LazyFlags, RFLAGS } from "./flags";
 import { type MsrHandler, resetMsrs } from "./msr";
-import { type PageWalk, PF_ERR, walkPageTables } from "./paging";
+import { newPageWalk, type PageWalk, PF_ERR, type PhysRead32, type WalkMode, walkPageTables } from "./paging";
 import { PAGE_SIZE, type PhysicalMemory, type RamPage } from "./phys-memory";
 import type { ThunkTable } from "./thunks";
 import { ACCESS, type AccessKind, TLB_ENTRIES, Tlb } from "./tlb";
@@ -286,12 +286,27 @@ export class Cpu {
   private fetchBase = 0;
   private readonly scratchInsn = new Insn();
   private readonly fetchBuf = new Uint8Array(16);
+  // Page walks on a TLB miss allocate nothing: one result, one mode and one read function,
+  // made once. The reads go through the second stage for `walkLinear`, the address being walked.
+  private readonly walkResult = newPageWalk();
+  private readonly walkModeBits: WalkMode;
+  private walkLinear = 0;
+  private readonly walkRead32: PhysRead32 = (a) => {
+    const stage2 = this.secondStage;
+    const pa =
+      stage2 === null ? a : stage2.translate(a, ACCESS.READ, this.walkLinear, STAGE2.LINEAR_VALID | STAGE2.PAGE_WALK);
+    return this.mem.read(pa, 4);
+  };
+  // peekTranslate's own: a tool may peek from a hook while the MMU's result is live.
+  private readonly peekResult = newPageWalk();
+  private readonly peekRead32: PhysRead32 = (a) => this.mem.read(a, 4);
 
   constructor(mem: PhysicalMemory, opts: CpuOptions = {}) {
     this.mem = mem;
     this.index = opts.index ?? 0;
     this.cpuid = opts.cpuid ?? defaultCpuidProfile();
     this.maxPhysAddr = opts.maxPhysAddr ?? 46;
+    this.walkModeBits = { nxe: false, pge: false, maxPhysAddr: this.maxPhysAddr };
     this.tscPerInstruction = opts.tscPerInstruction ?? 1;
     this.thunks = opts.thunks ?? null;
     this.reset64();
@@ -750,11 +765,11 @@ export class Cpu {
       } else if (!user && walk.user && this.cr4 & CR4.SMAP && !(this.rflags & RFLAGS.AC)) denied = true;
       if (denied) throw new Fault(VECTOR.PF, PF_ERR.P | errAccess, lin);
       if (!user && walk.user && this.cr4 & CR4.SMAP && kind !== ACCESS.FETCH) cacheable = false; // depends on AC
-      this.setAccessedDirty(walk, lin, kind === ACCESS.WRITE);
       gpaPage = walk.phys - off;
       global = walk.global;
       spanPages = walk.pageSize / PAGE_SIZE;
       spanStart = Math.floor(vpn / spanPages) * spanPages;
+      this.setAccessedDirty(walk, lin, kind === ACCESS.WRITE);
     }
     let hpaPage = gpaPage;
     if (this.secondStage !== null) {
@@ -766,24 +781,25 @@ export class Cpu {
     return hpaPage + off;
   }
 
-  /** The paging mode bits for {@link walkPageTables}. */
-  private walkMode() {
-    return { nxe: (this.efer & EFER.NXE) !== 0, pge: (this.cr4 & CR4.PGE) !== 0, maxPhysAddr: this.maxPhysAddr };
+  /** The paging mode bits for {@link walkPageTables}, in the processor's one {@link WalkMode}. */
+  private walkMode(): WalkMode {
+    const m = this.walkModeBits;
+    m.nxe = (this.efer & EFER.NXE) !== 0;
+    m.pge = (this.cr4 & CR4.PGE) !== 0;
+    return m;
   }
 
-  /** Walks the current page tables (reads go through the second stage as page-walk accesses). */
+  /**
+   * Walks the current page tables (reads go through the second stage as
+   * page-walk accesses) into the processor's one result, valid until the next walk.
+   */
   private walk(lin: number): PageWalk {
-    const stage2 = this.secondStage;
-    const read32 =
-      stage2 === null
-        ? (a: number) => this.mem.read(a, 4)
-        : (a: number) =>
-            this.mem.read(stage2.translate(a, ACCESS.READ, lin, STAGE2.LINEAR_VALID | STAGE2.PAGE_WALK), 4);
-    return walkPageTables(read32, this.cr3, lin, this.walkMode());
+    this.walkLinear = lin;
+    return walkPageTables(this.walkRead32, this.cr3, lin, this.walkMode(), this.walkResult);
   }
 
   private setAccessedDirty(walk: PageWalk, lin: number, write: boolean): void {
-    const n = walk.entryAddrs.length;
+    const n = walk.levels;
     for (let k = 0; k < n; k++) {
       let lo = walk.entryLo[k]!;
       const leaf = k === n - 1;
@@ -806,7 +822,7 @@ export class Cpu {
    */
   peekTranslate(lin: number): number | null {
     if ((this.cr0 & CR0.PG) === 0) return lin < 0 ? lin + TWO48 : lin;
-    const w = walkPageTables((a) => this.mem.read(a, 4), this.cr3, lin, this.walkMode());
+    const w = walkPageTables(this.peekRead32, this.cr3, lin, this.walkMode(), this.peekResult);
     return w.ok ? w.phys : null;
   }
 

@@ -51,7 +51,7 @@ export {
   readMsr,
   writeMsr,
 } from "./msr";
-export { type PageWalk, PF_ERR, type PhysRead32, PTE, type WalkMode, walkPageTables } from "./paging";
+export { newPageWalk, type PageWalk, PF_ERR, type PhysRead32, PTE, type WalkMode, walkPageTables } from "./paging";
 export {
   type MmioHandler,
   PAGE_SIZE,

@@ -3,7 +3,7 @@ import { Assembler, byte, cr0, cr3, cr4, eax, ecx, qword, rax, rcx, rdx } from "
 import { CR0, CR4, EFER } from "./cpu";
 import { hasErrorCode } from "./faults";
 import { MSR, writeMsr } from "./msr";
-import { PF_ERR } from "./paging";
+import { newPageWalk, type PageWalk, PF_ERR, walkPageTables } from "./paging";
 import {
   handlerStub,
   LONG_MODE_LAYOUT as L,
@@ -400,5 +400,32 @@ describe("TLB", () => {
     expect(exec(m, 0, (a) => a.mov(rax, FRESH).mov(rcx, qword(rax)))).toEqual({ done: true });
     expect(writeMsr(m.cpu, MSR.IA32_EFER, BigInt(m.cpu.efer & ~EFER.NXE))).toBe(true);
     expect(exec(m, 0, (a) => a.mov(rax, FRESH).mov(rcx, qword(rax)))).toMatchObject(pf(P | RSVD, FRESH));
+  });
+});
+
+describe("walkPageTables into a reused result", () => {
+  it("gives what a fresh walk gives, whatever the previous walk left in it", () => {
+    const m = machine();
+    m.pt.map(FRESH, FRAME_A, { user: true, noExec: true });
+    m.pt.map(FRESH + 0x20_0000, 0x20_0000, { size: 0x20_0000, global: true, dirty: true });
+    m.pt.map(FRESH + 0x4000_0000, 0, { size: 0x4000_0000, writable: false });
+    m.pt.map(FRESH + 0x8000_0000, FRAME_B);
+    m.pt.setBits(FRESH + 0x8000_0000, 1, 1n << 50n); // reserved above MAXPHYADDR 46
+    const read32 = (a: number) => m.mem.read(a, 4);
+    const mode = { nxe: true, pge: true, maxPhysAddr: 46 };
+    const out = newPageWalk();
+    const trimmed = (w: PageWalk) => ({
+      ...w,
+      entryAddrs: w.entryAddrs.slice(0, w.levels),
+      entryLo: w.entryLo.slice(0, w.levels),
+    });
+    // 4 levels, then 3, 2, a reserved-bit fault, a not-present one (1 level), and 4 again.
+    const lins = [FRESH + 0x123, FRESH + 0x20_1234, FRESH + 0x4000_5678, FRESH + 0x8000_0000, 0x7000_0000_0000, FRESH];
+    for (const lin of lins) {
+      const fresh = walkPageTables(read32, m.pt.cr3, lin, mode);
+      expect(fresh.entryAddrs.length).toBe(fresh.levels);
+      expect(walkPageTables(read32, m.pt.cr3, lin, mode, out)).toBe(out);
+      expect(trimmed(out)).toEqual(fresh);
+    }
   });
 });

@@ -38,6 +38,12 @@ export interface PageWalk {
   global: boolean;
   /** The leaf's dirty bit. */
   dirty: boolean;
+  /**
+   * Number of entries read (1–4). In a fresh result it equals the length of
+   * the two arrays below; in a reused one (see {@link walkPageTables}'s `out`)
+   * only their first `levels` elements belong to this walk.
+   */
+  levels: number;
   /** Physical addresses of the entries read, top level first (for A/D updates). */
   entryAddrs: number[];
   /** Low 32 bits of those entries. */
@@ -56,12 +62,8 @@ export interface WalkMode {
 
 const TWO32 = 2 ** 32;
 
-/**
- * Walks the 4-level tables rooted at `cr3` for the canonical linear address
- * `linear` (a signed number). Pure: reads through `read32`, writes nothing.
- */
-export function walkPageTables(read32: PhysRead32, cr3: number, linear: number, mode: WalkMode): PageWalk {
-  const res: PageWalk = {
+function blankWalk(entryAddrs: number[], entryLo: number[]): PageWalk {
+  return {
     ok: false,
     faultBits: 0,
     phys: 0,
@@ -71,9 +73,50 @@ export function walkPageTables(read32: PhysRead32, cr3: number, linear: number, 
     noExec: false,
     global: false,
     dirty: false,
-    entryAddrs: [],
-    entryLo: [],
+    levels: 0,
+    entryAddrs,
+    entryLo,
   };
+}
+
+/**
+ * A {@link PageWalk} to pass as `out` to {@link walkPageTables} again and
+ * again: its arrays already hold four elements, so a walk into it allocates
+ * nothing.
+ */
+export function newPageWalk(): PageWalk {
+  return blankWalk([0, 0, 0, 0], [0, 0, 0, 0]);
+}
+
+/**
+ * Walks the 4-level tables rooted at `cr3` for the canonical linear address
+ * `linear` (a signed number). Pure: reads through `read32`, writes nothing
+ * but the result. The result is `out` when given (every field overwritten;
+ * the MMU reuses one per processor, see {@link newPageWalk}), else a fresh
+ * object whose entry arrays hold exactly the entries read.
+ */
+export function walkPageTables(
+  read32: PhysRead32,
+  cr3: number,
+  linear: number,
+  mode: WalkMode,
+  out?: PageWalk,
+): PageWalk {
+  let res: PageWalk;
+  if (out === undefined) res = blankWalk([], []);
+  else {
+    res = out;
+    res.ok = false;
+    res.faultBits = 0;
+    res.phys = 0;
+    res.pageSize = 4096;
+    res.writable = true;
+    res.user = true;
+    res.noExec = false;
+    res.global = false;
+    res.dirty = false;
+    res.levels = 0;
+  }
   // Reserved address bits in the high half: bits 51:MAXPHYADDR → bit positions (n - 32) within hi.
   const hiAddrBits = mode.maxPhysAddr - 32;
   const hiReservedMask = (((1 << (52 - 32)) - 1) & ~((1 << hiAddrBits) - 1)) | (mode.nxe ? 0 : 0x80000000);
@@ -86,8 +129,11 @@ export function walkPageTables(read32: PhysRead32, cr3: number, linear: number, 
     const addr = table + idx * 8;
     const lo = read32(addr) >>> 0;
     const hi = read32(addr + 4) >>> 0;
-    res.entryAddrs.push(addr);
-    res.entryLo.push(lo);
+    // Index stores: they append to a fresh result's empty arrays and overwrite a reused one's.
+    const n = res.levels;
+    res.entryAddrs[n] = addr;
+    res.entryLo[n] = lo;
+    res.levels = n + 1;
     if ((lo & PTE.P) === 0) return res;
     const ps = (lo & PTE.PS) !== 0;
     let reserved = (hi & hiReservedMask) !== 0;
