@@ -1,6 +1,6 @@
 import type { Cpu } from "../cpu";
 import { type Insn, MANDATORY } from "../decode/insn";
-import { ea, setReg } from "./operands";
+import { readRm, setReg } from "./operands";
 import { loadSrc32, loadSrc64, loadSrc128, raiseSimdFlags, sseCheck, TMP } from "./sse-common";
 import {
   BINARY32,
@@ -80,16 +80,8 @@ function cvtFromSi(double: boolean) {
   return (cpu: Cpu, insn: Insn) => {
     sseCheck(cpu);
     const wide = (insn.rex & 8) !== 0;
-    let lo: number;
-    let hi = 0;
-    if (insn.mod === 3) {
-      lo = cpu.gpr[2 * insn.rm]!;
-      if (wide) hi = cpu.gpr[2 * insn.rm + 1]!;
-    } else {
-      const lin = ea(cpu, insn);
-      lo = wide ? cpu.read64(lin) : cpu.read32(lin);
-      if (wide) hi = cpu.hi;
-    }
+    const lo = readRm(cpu, insn, wide ? 8 : 4);
+    const hi = wide ? cpu.hi : 0;
     const t = cpu.sseTmp;
     t[TMP.FLAGS] = 0;
     let v: number | bigint;

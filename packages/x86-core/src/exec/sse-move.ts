@@ -2,7 +2,7 @@ import { type Cpu, CR0 } from "../cpu";
 import { type Insn, MANDATORY } from "../decode/insn";
 import { VECTOR } from "../faults";
 import { ACCESS } from "../tlb";
-import { ea, getReg, setReg } from "./operands";
+import { ea, getReg, readRm, setReg } from "./operands";
 import { checkAligned, loadSrc32, loadSrc64, loadSrc128, read128, sseCheck, write128 } from "./sse-common";
 import type { OpcodeTable } from "./table";
 
@@ -117,16 +117,8 @@ function movHalfStore(high: boolean) {
 function movdToXmm(cpu: Cpu, insn: Insn): void {
   sseCheck(cpu);
   const wide = (insn.rex & 8) !== 0;
-  let lo: number;
-  let hi = 0;
-  if (insn.mod === 3) {
-    lo = cpu.gpr[2 * insn.rm]!;
-    if (wide) hi = cpu.gpr[2 * insn.rm + 1]!;
-  } else {
-    const lin = ea(cpu, insn);
-    lo = wide ? cpu.read64(lin) : cpu.read32(lin);
-    if (wide) hi = cpu.hi;
-  }
+  const lo = readRm(cpu, insn, wide ? 8 : 4);
+  const hi = wide ? cpu.hi : 0;
   const x = cpu.xmm;
   const d = 4 * insn.reg;
   x[d] = lo;
